@@ -1,0 +1,46 @@
+"""`nianbao` command line: extract | serve | eval."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nianbao", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_extract = sub.add_parser("extract", help="read one report file and print what was found")
+    p_extract.add_argument("file")
+    p_extract.add_argument("--json", action="store_true", help="print the contract JSON")
+
+    p_serve = sub.add_parser("serve", help="start the HTTP service (FastAPI on uvicorn)")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8000)
+
+    p_eval = sub.add_parser("eval", help="score the reader against hand-labelled reports")
+    p_eval.add_argument("gold_dir", nargs="?")
+    p_eval.add_argument("docs_dir", nargs="?")
+    p_eval.add_argument("--json", action="store_true")
+    p_eval.add_argument("--min-accuracy", type=float, default=None)
+
+    args = parser.parse_args(argv)
+    if args.command == "extract":
+        from service.commands import cmd_extract
+
+        return cmd_extract(args.file, as_json=args.json)
+    if args.command == "serve":
+        from service.api.app import serve
+
+        serve(host=args.host, port=args.port)
+        return 0
+    if args.command == "eval":
+        from service.commands import cmd_eval
+
+        return cmd_eval(args.gold_dir, args.docs_dir, as_json=args.json, min_accuracy=args.min_accuracy)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

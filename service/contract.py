@@ -1,0 +1,73 @@
+"""The public JSON of one extraction (../shared/spec/contract.md): API, CLI, exports and eval share it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from service.document import Span
+
+Level = Literal["high", "medium", "low"]
+Value = bool | int | float | str | None
+
+FINDING_KINDS = (
+    "sum_mismatch",
+    "missing_cell",
+    "extra_cell",
+    "text_table_conflict",
+    "template_mismatch",
+    "missing_section",
+    "llm_parser_conflict",
+)
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class DocumentInfo(BaseModel):
+    id: str
+    filename: str | None
+    sha256: str
+    media_type: str
+    chars: int
+
+
+class ExtractionInfo(BaseModel):
+    id: str
+    mode: Literal["deterministic", "llm"]
+    model: str | None = None
+    prompt_version: str | None = None
+    created_at: datetime
+    usage: Usage = Field(default_factory=Usage)
+    notices: list[str] = Field(default_factory=list)
+
+
+class FieldResult(BaseModel):
+    path: str
+    value: Value
+    confidence: float
+    level: Level
+    sources: dict[str, Any] = Field(default_factory=dict)
+    span: Span | None = None
+    flags: list[str] = Field(default_factory=list)
+
+
+class Finding(BaseModel):
+    kind: str
+    path: str
+    message: str
+    spans: list[Span] = Field(default_factory=list)
+
+
+class Extraction(BaseModel):
+    document: DocumentInfo
+    extraction: ExtractionInfo
+    fields: list[FieldResult]
+    findings: list[Finding]
+
+    def field(self, path: str) -> FieldResult | None:
+        return next((f for f in self.fields if f.path == path), None)

@@ -1,0 +1,44 @@
+"""The ingest stage's output: one normalized text that every span points into, plus tables."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+Span = tuple[int, int]
+
+
+class Cell(BaseModel):
+    """One table cell: its normalized text and where it stands in `Document.text`."""
+
+    text: str
+    span: Span | None = None
+
+
+class Table(BaseModel):
+    """A grid of cells after rowspan/colspan expansion: a merged cell repeats the same Cell.
+
+    `origin` says which layout the grid came from ("html", "docx", "pdf", "text-tabs",
+    "text-lines", "markdown", "glued"); readers trust a grid from markup more than one guessed
+    from plain text.
+    """
+
+    rows: list[list[Cell]]
+    origin: str
+    span: Span | None = None
+
+
+class Document(BaseModel):
+    """A report after ingest. `text` is normalized (NFKC, LF, no NBSP); spans index into it."""
+
+    filename: str | None = None
+    media_type: str
+    sha256: str
+    encoding: str | None = None
+    text: str
+    tables: list[Table] = Field(default_factory=list)
+    pages: int | None = None
+
+    @property
+    def id(self) -> str:
+        """Documents are identified by content: the same bytes are the same document."""
+        return "doc_" + self.sha256[:16]

@@ -1,0 +1,38 @@
+"""What a reader says about one field before reconcile weighs it: value, span, doubts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from service.contract import Finding, Value
+from service.document import Span
+
+Source = Literal["parser", "text", "llm"]
+
+
+class Reading(BaseModel):
+    """One reader's value for one path.
+
+    `doubts` are reasons the reader itself is unsure (an ambiguous split, a fuzzy label, a cell
+    placed by position); `alternatives` are the other values the layout admits.
+    """
+
+    path: str
+    value: Value
+    source: Source = "parser"
+    span: Span | None = None
+    doubts: list[str] = Field(default_factory=list)
+    alternatives: list[Any] = Field(default_factory=list)
+
+
+class SectionReading(BaseModel):
+    """A parser's output for one section (a table or the prose)."""
+
+    section: str
+    found: bool
+    readings: dict[str, Reading] = Field(default_factory=dict)
+    findings: list[Finding] = Field(default_factory=list)
+    span: Span | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
