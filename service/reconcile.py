@@ -1,13 +1,139 @@
-"""Reconcile: readings and findings → one value per field with confidence. PLACEHOLDER."""
+"""Reconcile: every reader's readings and the findings → one value per field, with confidence.
+
+The level is the promise a reviewer relies on: `high` only when a value was read from an
+unambiguous layout and nothing (rule, prose, search) argues against it.
+"""
 
 from __future__ import annotations
 
-from service.contract import FieldResult, Finding
+from service.checks import (
+    Checked,
+    missing_sections,
+    sum_mismatches,
+    template_mismatch,
+    text_table_conflicts,
+)
+from service.contract import FieldResult, Finding, Level
 from service.document import Document
-from service.readings import SectionReading
+from service.readings import Reading, SectionReading
 from service.templates import paths_for
+
+# Doubts that mean the layout admits another value for this cell: a person must look.
+LOW_DOUBTS = frozenset({
+    "several_readings_satisfy_rules",
+    "several_readings_possible",
+    "no_reading_satisfies_rules",
+    "row_short_of_cells",
+    "no_split_satisfies_row_total",
+    "split_search_truncated",
+    "table_search_truncated",
+    "row_count_mismatch",
+    "template_headers_conflict",
+    "template_headers_not_found",
+    "subrow_missing",
+})
+# Doubts that lower a value to medium when nothing else argues.
+MEDIUM_DOUBTS = frozenset({"fuzzy_label", "not_stated"})
+# Evidence that the layout itself was reconstructed (split, transposed, placed), so a failing
+# rule is more likely a misreading than a printing error.
+RECONSTRUCTED = frozenset({"glued_digits_split", "column_major_layout", "placed_by_position", "fuzzy_label"})
+
+CONFIDENCE = {"high": 0.95, "medium": 0.7, "low": 0.3}
 
 
 def reconcile(doc: Document, sections: list[SectionReading]) -> tuple[list[FieldResult], list[Finding]]:
-    fields = [FieldResult(path=p, value=None, confidence=0.0, level="low") for p in paths_for("2021")]
-    return fields, []
+    by_name = {s.section: s for s in sections}
+    meta = by_name.get("meta")
+    template = str(meta.facts.get("template")) if meta else "2021"
+    prose = by_name.get("narrative")
+    readings: dict[str, Reading] = {}
+    for s in sections:
+        if s.section in ("active_disclosure", "applications", "reviews_and_litigation"):
+            readings.update(s.readings)
+    table_readings = dict(readings)
+    if prose:
+        readings.update(prose.readings)
+    if meta:
+        readings.update(meta.readings)
+
+    checked: list[Checked] = []
+    subrows = bool(by_name["applications"].facts.get("subrows_printed")) if "applications" in by_name else False
+    checked += sum_mismatches(table_readings, subrows)
+    year_r = readings.get("meta.report_year")
+    year = int(year_r.value) if year_r and isinstance(year_r.value, int) else None
+    checked += template_mismatch(template, year, meta.facts.get("table2_span") if meta else None)
+    checked += missing_sections(by_name)
+    conflicts = text_table_conflicts(table_readings, prose)
+    checked += conflicts
+    parse_findings = [f for s in sections for f in s.findings]
+
+    flags_by_path: dict[str, set[str]] = {}
+    for c in checked:
+        for p in c.touches:
+            flags_by_path.setdefault(p, set()).add(c.finding.kind)
+    for f in parse_findings:
+        flags_by_path.setdefault(f.path, set()).add(f.kind)
+        for p in readings:
+            if p.startswith(f.path + "."):
+                flags_by_path.setdefault(p, set()).add(f.kind)
+    prose_values = {p: fig for c in conflicts for p in c.touches for fig in [c.finding]}
+
+    missing = {c.finding.path for c in checked if c.finding.kind == "missing_section"}
+    fields: list[FieldResult] = []
+    for path in paths_for(template):
+        r = readings.get(path)
+        flags = set(flags_by_path.get(path, set()))
+        section = path.split(".")[0]
+        if r is None:
+            if section in missing:
+                flags.add("missing_section")
+            flags.add("not_found")
+            level: Level = "low"
+            fields.append(FieldResult(path=path, value=None, confidence=0.1, level=level,
+                                      sources={}, span=None, flags=sorted(flags)))
+            continue
+        doubts = set(r.doubts)
+        flags |= doubts
+        if r.source == "text" and r.value is None:
+            flags.add("not_stated")
+        level = _level(r, flags)
+        sources: dict[str, object] = {r.source: r.value}
+        if r.alternatives:
+            sources["alternatives"] = r.alternatives
+        if path in prose_values:
+            sources["text"] = prose_values[path].message
+        fields.append(FieldResult(path=path, value=r.value, confidence=_confidence(level, flags),
+                                  level=level, sources=sources, span=r.span, flags=sorted(flags)))
+    findings = parse_findings + [c.finding for c in checked]
+    return fields, _dedupe(findings)
+
+
+def _level(r: Reading, flags: set[str]) -> Level:
+    if flags & LOW_DOUBTS:
+        return "low"
+    if "sum_mismatch" in flags:
+        # A failing rule over a reconstructed layout is more likely our misreading.
+        return "low" if flags & RECONSTRUCTED else "medium"
+    if flags & {"text_table_conflict", "template_mismatch"} or flags & MEDIUM_DOUBTS:
+        return "medium"
+    if "missing_cell" in flags or "extra_cell" in flags:
+        return "medium"
+    return "high"
+
+
+def _confidence(level: Level, flags: set[str]) -> float:
+    base = CONFIDENCE[level]
+    if level == "high" and flags & RECONSTRUCTED:
+        base -= 0.05
+    return round(base, 2)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for f in findings:
+        key = (f.kind, f.path, f.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out

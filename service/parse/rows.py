@@ -1,0 +1,313 @@
+"""Find template row labels in a table region and cut the text between them into value slots.
+
+Works on the normalized text of every text family (tab rows, one cell per line, glued crawler
+text, PDF dumps, markdown), because it anchors on the template's labels instead of on layout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+from service.document import Span
+from service.templates import Label, compact, strip_numbering
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+PAGE_FOOTER = re.compile(r"(?m)^[ \t]*[-—–]\s*\d{1,3}\s*[-—–][ \t]*$")
+_CELL_DELIMS = re.compile(r"[\t|]")
+_AMBIGUOUS_SHORT = 3  # forms this short ("其他", "总计") need a cell boundary or their numbering
+
+
+@dataclass
+class CompactText:
+    """The region with white space removed, and a map back to original offsets."""
+
+    text: str
+    offsets: list[int]
+
+    @classmethod
+    def of(cls, source: str, start: int, end: int) -> CompactText:
+        chars: list[str] = []
+        offsets: list[int] = []
+        for i in range(start, end):
+            ch = source[i]
+            if ch.isspace() or ch == "|":
+                continue
+            chars.append(ch)
+            offsets.append(i)
+        return cls("".join(chars), offsets)
+
+    def span(self, cstart: int, cend: int) -> Span:
+        return (self.offsets[cstart], self.offsets[cend - 1] + 1)
+
+
+@dataclass
+class Anchor:
+    key: str
+    start: int
+    end: int
+    fuzzy: bool = False
+    score: float = 1.0
+
+
+@dataclass
+class Slot:
+    """One cell's worth of text after a label: a number, a glued digit run, or a blank."""
+
+    text: str
+    span: Span
+    blank: bool = False
+    delimited: bool = True  # False when the slot came from a run with no cell separators
+
+
+@dataclass
+class RawRow:
+    key: str
+    anchor: Anchor | None
+    slots: list[Slot] = field(default_factory=list)
+    leading_blanks: list[Slot] = field(default_factory=list)
+    trailing_blanks: list[Slot] = field(default_factory=list)
+
+
+def _boundary_ok(ct: CompactText, source: str, cs: int, ce: int) -> bool:
+    """A short form must stand alone: a cell delimiter or numbering before it, not text after."""
+    start = ct.offsets[cs]
+    before = source[max(0, start - 1) : start]
+    prev_c = ct.text[cs - 1] if cs > 0 else ""
+    ok_before = before in ("\t", "\n", "|", " ", "") or prev_c in ".、)）" or prev_c.isdigit()
+    nxt = ct.text[ce] if ce < len(ct.text) else ""
+    end = ct.offsets[ce - 1] + 1
+    after = source[end : end + 1]
+    ok_after = after in ("\t", "\n", "|", " ", "") or nxt == "" or nxt.isdigit() or nxt in "(（-"
+    return ok_before and ok_after
+
+
+def _find_exact(ct: CompactText, source: str, label: Label, lo: int, hi: int) -> tuple[int, int] | None:
+    best: tuple[int, int] | None = None
+    for form in label.forms():
+        pos = lo
+        while True:
+            i = ct.text.find(form, pos, hi)
+            if i < 0:
+                break
+            if len(form) > _AMBIGUOUS_SHORT or _boundary_ok(ct, source, i, i + len(form)):
+                if best is None or i < best[0] or (i == best[0] and i + len(form) > best[1]):
+                    best = (i, i + len(form))
+                break
+            pos = i + 1
+    return best
+
+
+def _find_prefix(ct: CompactText, source: str, label: Label, lo: int, hi: int) -> tuple[int, int] | None:
+    form = strip_numbering(max(label.forms(), key=len))
+    floor = min(len(form), 8)
+    for size in range(len(form) - 1, floor - 1, -1):
+        i = ct.text.find(form[:size], lo, hi)
+        if i < 0:
+            continue
+        end = ct.offsets[i + size - 1] + 1
+        after = source[end : end + 1]
+        if after in ("\t", "\n", "|", "") or after.isdigit():
+            return (i, i + size)
+    return None
+
+
+def _find_fuzzy(ct: CompactText, label: Label, lo: int, hi: int, threshold: float) -> tuple[int, int, float] | None:
+    """Slide windows of the label's length over the region; survives OCR slips and cut labels."""
+    form = max(label.forms(), key=len)
+    core = label.forms()[-1] if len(label.forms()) > 1 else form
+    target = min((f for f in label.forms() if len(f) >= 6), key=len, default=form)
+    best: tuple[int, int, float] | None = None
+    n = len(target)
+    if n < 6:
+        return None
+    for size in (n - 2, n - 1, n, n + 1, n + 2):
+        if size <= 0:
+            continue
+        for i in range(lo, max(lo, hi - size) + 1):
+            window = ct.text[i : i + size]
+            if NUMBER.fullmatch(window[:1] or "x") and not core[:1].isdigit():
+                continue
+            if re.search(r"\d", window[2:]):
+                continue  # labels hold no digits past their numbering: this window eats values
+            score = SequenceMatcher(None, target, window, autojunk=False).ratio()
+            if score >= threshold and (best is None or score > best[2]):
+                best = (i, i + size, score)
+    return best
+
+
+def find_anchors(
+    source: str,
+    start: int,
+    end: int,
+    labels: Sequence[Label],
+    *,
+    fuzzy_threshold: float = 0.78,
+) -> list[Anchor]:
+    """Locate each label in template order; a label not found is skipped, not guessed."""
+    ct = CompactText.of(source, start, end)
+    anchors: list[Anchor] = []
+    pointer = 0
+    for idx, label in enumerate(labels):
+        # Search up to where the next label after this one is found exactly, to keep order.
+        hit = _find_exact(ct, source, label, pointer, len(ct.text))
+        if hit is not None:
+            # Guard against a far match that skipped the real (misspelt) occurrence.
+            nxt_hit = None
+            for later in labels[idx + 1 : idx + 3]:
+                nxt_hit = _find_exact(ct, source, later, pointer, len(ct.text))
+                if nxt_hit is not None:
+                    break
+            if nxt_hit is None or hit[0] <= nxt_hit[0]:
+                s, e = ct.span(*hit)
+                anchors.append(Anchor(label.key, s, e))
+                pointer = hit[1]
+                continue
+        # A label wrapped or cut by the layout: a long enough prefix of it, then a cell boundary.
+        pre = _find_prefix(ct, source, label, pointer, len(ct.text))
+        if pre is not None:
+            s, e = ct.span(*pre)
+            anchors.append(Anchor(label.key, s, e))
+            pointer = pre[1]
+            continue
+        # Fuzzy search only between here and the next exactly found label.
+        limit = len(ct.text)
+        for later in labels[idx + 1 :]:
+            nh = _find_exact(ct, source, later, pointer, len(ct.text))
+            if nh is not None:
+                limit = nh[0]
+                break
+        fz = _find_fuzzy(ct, label, pointer, limit, fuzzy_threshold)
+        if fz is not None:
+            s, e = ct.span(fz[0], fz[1])
+            anchors.append(Anchor(label.key, s, e, fuzzy=True, score=fz[2]))
+            pointer = fz[1]
+    return anchors
+
+
+def strip_footers(text: str) -> str:
+    """Blank out page footers (`- 3 -`) in place, keeping offsets."""
+    return PAGE_FOOTER.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def cut_slots(source: str, start: int, end: int, next_numbering: str | None = None) -> RawRow:
+    """Cut the text between a label's end and the next label into slots.
+
+    Lines are cut into cells at tabs and `|`; an empty line separates rows and is no cell, while
+    a line of white space is a blank cell (one-cell-per-line layouts). Several numbers inside
+    one cell separated by spaces (crawler text) are separate slots; a glued digit run stays one
+    slot for the solver to split. Empty cells between numbers are blanks; those before the first
+    and after the last number are kept aside (merge artifacts or blanks, decided by the caller
+    from the column count). Text after the numbers (a wrapped label, a group header) ends the row.
+    """
+    row = RawRow(key="", anchor=None)
+    segment = source[start:end]
+    if next_numbering:
+        # The next label's numbering ("2." / "2、" / "2") is glued to this row's end.
+        m = re.search(r"(?:^|(?<=[\s\d]))" + re.escape(next_numbering) + r"\s*[.、．]?\s*$", segment)
+        if m:
+            segment = segment[: m.start()]
+    cells: list[Slot] = []
+    saw_number = False
+    done = False
+    line_start = 0
+    for line in segment.split("\n"):
+        line_off = start + line_start
+        line_start += len(line) + 1
+        if done:
+            break
+        pieces: list[tuple[str, int]] = []
+        pos = 0
+        for m in _CELL_DELIMS.finditer(line):
+            pieces.append((line[pos : m.start()], line_off + pos))
+            pos = m.end()
+        pieces.append((line[pos:], line_off + pos))
+        if pieces and not pieces[0][0].strip():
+            pieces = pieces[1:]  # line indentation, or the rest of the label's own cell
+        for piece, off in pieces:
+            stripped = piece.strip()
+            lead = len(piece) - len(piece.lstrip())
+            if not stripped:
+                cells.append(Slot("", (off + lead, off + lead), blank=True))
+                continue
+            nums = _leading_numbers(stripped)
+            if nums and _is_numbering(stripped):
+                nums = []  # "5、政府信息…" / "3.其他": a heading's or label's number, not a value
+                if saw_number:
+                    done = True
+                    break
+                continue
+            if not nums and not saw_number:
+                # Text before the values: the rest of a label; numbers may follow it glued.
+                m = re.search(r"-?\d", stripped)
+                if m and not re.search(r"\d", stripped[: m.start()]) and not _has_cjk_after(stripped, m.start()):
+                    lead += m.start()
+                    stripped = stripped[m.start() :]
+                    nums = _leading_numbers(stripped)
+            if nums:
+                rest = stripped[nums[-1][2] :].strip()
+                cursor = off + lead
+                for t, _, _ in nums:
+                    j = source.index(t, cursor)
+                    cells.append(Slot(t, (j, j + len(t)), delimited=len(nums) > 1))
+                    cursor = j + len(t)
+                saw_number = True
+                if rest:
+                    done = True  # text after the numbers: a group header or a wrapped label
+                    break
+                continue
+            if _is_blank_marker(stripped):
+                cells.append(Slot("", (off + lead, off + lead + len(stripped)), blank=True))
+                continue
+            if saw_number:
+                done = True  # label continuation after the values: the row is over
+                break
+    first = next((k for k, c in enumerate(cells) if not c.blank), None)
+    if first is None:
+        row.leading_blanks = cells
+        return row
+    last = max(k for k, c in enumerate(cells) if not c.blank)
+    row.leading_blanks = cells[:first]
+    row.slots = cells[first : last + 1]
+    row.trailing_blanks = cells[last + 1 :]
+    return row
+
+
+def _is_numbering(text: str) -> bool:
+    return bool(re.match(r"\d{1,2}\s*[.、．]\s*[\u4e00-\u9fff(（]", text))
+
+
+def _has_cjk_after(text: str, pos: int) -> bool:
+    """`3.危及…` after a number means the number is a label's numbering, not a value."""
+    return bool(re.match(r"-?\d+(?:\.\d+)?[.、]?\s*[\u4e00-\u9fff]", text[pos:]))
+
+
+def _leading_numbers(text: str) -> list[tuple[str, int, int]]:
+    """Numbers at the start of a cell, separated only by spaces; stops at the first text."""
+    out: list[tuple[str, int, int]] = []
+    pos = 0
+    while True:
+        m = NUMBER.match(text, pos)
+        if not m:
+            break
+        out.append((m.group(0), m.start(), m.end()))
+        pos = m.end()
+        while pos < len(text) and text[pos] == " ":
+            pos += 1
+        if pos < len(text) and not (text[pos].isdigit() or text[pos] == "-"):
+            break
+    return out
+
+
+def _is_blank_marker(text: str) -> bool:
+    from service.templates import blank_markers
+
+    return text in blank_markers()
+
+
+def numbering_of(label: Label) -> str | None:
+    """The leading number of a template label (`3.其他` → `3`), used to peel it off glued values."""
+    m = re.match(r"(\d+)[.、．]", compact(label.label))
+    return m.group(1) if m else None

@@ -1,0 +1,336 @@
+"""Readings as a constraint problem: enumerate the ways a layout can be read, let the rules choose.
+
+A glued digit run (`640020470`) is split into cells every way that yields valid numbers; each
+candidate row is then kept only if its own total holds. Whole-table choices (which candidate of
+each ambiguous row, column-major vs row-major, where unlabeled rows go) are then searched
+against every consistency equation. Both searches are bounded by a step budget; running out of
+budget is recorded as a doubt, never hidden.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from service.document import Span
+from service.parse.rows import Slot
+
+CellValue = tuple[int | float | None, Span | None]
+Row = list[CellValue]
+SumGroup = tuple[int, Sequence[int]]  # (index of the total, indices of the parts)
+
+SPLIT_STEP_BUDGET = 200_000
+MAX_ROW_OPTIONS = 64
+TABLE_STEP_BUDGET = 300_000
+
+
+def to_number(text: str, decimal: bool = False) -> int | float | None:
+    if not text:
+        return None
+    if "." in text:
+        return float(text)
+    return int(text)
+
+
+def _valid_part(part: str, decimal: bool, signed: bool) -> bool:
+    body = part[1:] if signed and part.startswith("-") else part
+    if not body or "-" in body:
+        return False
+    if "." in body:
+        if not decimal or body.count(".") > 1 or body.startswith(".") or body.endswith("."):
+            return False
+        whole = body.split(".")[0]
+        return whole == "0" or not whole.startswith("0")
+    return body == "0" or not body.startswith("0")
+
+
+@dataclass
+class SplitResult:
+    splits: list[list[tuple[str, int]]]  # each cell: (text, offset into the run)
+    truncated: bool = False
+
+
+def split_run(
+    run: str,
+    n: int,
+    *,
+    cuts: frozenset[int] = frozenset(),
+    groups: Sequence[SumGroup] = (),
+    decimal_cells: frozenset[int] = frozenset(),
+    signed_cells: frozenset[int] = frozenset(),
+    max_results: int = MAX_ROW_OPTIONS,
+    budget: int = SPLIT_STEP_BUDGET,
+) -> SplitResult:
+    """Every split of `run` into `n` valid numbers, cutting at every position in `cuts`.
+
+    A group's total is not enumerated but computed from its parts and checked against the
+    digits that follow, which keeps long rows tractable; `budget` bounds the search anyway.
+    """
+    total_of = {t: list(parts) for t, parts in groups}
+    results: list[list[tuple[str, int]]] = []
+    steps = 0
+    truncated = False
+    length = len(run)
+    must = sorted(cuts)
+
+    def rec(pos: int, idx: int, acc: list[tuple[str, int]]) -> None:
+        nonlocal steps, truncated
+        if truncated or len(results) >= max_results:
+            return
+        steps += 1
+        if steps > budget:
+            truncated = True
+            return
+        if idx == n:
+            if pos == length:
+                results.append(list(acc))
+            return
+        cells_left = n - idx
+        if length - pos < cells_left:
+            return
+        next_cut = next((c for c in must if c > pos), length)
+        if idx in total_of:
+            parts = [acc[i][0] for i in total_of[idx]]
+            if any(not p for p in parts):
+                return
+            try:
+                expected = sum(to_number(p) or 0 for p in parts)
+            except ValueError:
+                return
+            text = _format(expected)
+            if run.startswith(text, pos) and pos + len(text) <= next_cut:
+                acc.append((text, pos))
+                rec(pos + len(text), idx + 1, acc)
+                acc.pop()
+            return
+        max_len = next_cut - pos
+        if next_cut == length:
+            max_len = length - pos - (cells_left - 1)
+        for size in range(1, max_len + 1):
+            part = run[pos : pos + size]
+            if not _valid_part(part, idx in decimal_cells, idx in signed_cells):
+                if part not in ("-",) and not part.endswith("."):
+                    if part.startswith("0") and part != "0":
+                        break
+                continue
+            end = pos + size
+            if end < next_cut and cells_left == 1:
+                continue
+            acc.append((part, pos))
+            rec(end, idx + 1, acc)
+            acc.pop()
+
+    rec(0, 0, [])
+    return SplitResult(results, truncated)
+
+
+def _format(value: float | int) -> str:
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(round(value, 6))
+    return str(value)
+
+
+@dataclass
+class RowOptions:
+    options: list[Row]
+    doubts: list[str] = field(default_factory=list)
+    extra: list[Slot] = field(default_factory=list)
+
+
+def row_options(
+    slots: Sequence[Slot],
+    leading: Sequence[Slot],
+    trailing: Sequence[Slot],
+    n: int,
+    *,
+    groups: Sequence[SumGroup] = (),
+    decimal_cells: frozenset[int] = frozenset(),
+    signed_cells: frozenset[int] = frozenset(),
+) -> RowOptions:
+    """The readings a row's slots admit for a template row of `n` cells."""
+    values = list(slots)
+    if len(values) == n:
+        return RowOptions([[_cell(s, i in decimal_cells) for i, s in enumerate(values)]])
+    if len(values) > n:
+        kept = values[:n]
+        return RowOptions([[_cell(s, i in decimal_cells) for i, s in enumerate(kept)]],
+                          extra=values[n:])
+    need = n - len(values)
+    candidates: list[Row] = []
+    doubts: list[str] = []
+    # (a) blanks adjacent to the values complete the row.
+    for take_lead in range(need + 1):
+        take_trail = need - take_lead
+        if take_lead <= len(leading) and take_trail <= len(trailing):
+            cells = [*leading[len(leading) - take_lead :], *values, *trailing[:take_trail]]
+            candidates.append([_cell(s, i in decimal_cells) for i, s in enumerate(cells)])
+    # (b) glued digits split into more cells.
+    if any(not s.blank for s in values):
+        split = _split_slots(values, n, groups, decimal_cells, signed_cells)
+        if split.truncated:
+            doubts.append("split_search_truncated")
+        candidates.extend(split.options)
+        if split.options:
+            doubts.append("glued_digits_split")
+    if not candidates:
+        cells = [_cell(s, i in decimal_cells) for i, s in enumerate(values)]
+        cells += [(None, None)] * need
+        return RowOptions([cells], doubts=["row_short_of_cells"])
+    if groups:
+        holding = [c for c in candidates if _groups_hold(c, groups) is not False]
+        if holding:
+            candidates = holding
+        else:
+            doubts.append("no_split_satisfies_row_total")
+    unique: list[Row] = []
+    for c in candidates:
+        if all([v for v, _ in c] != [v for v, _ in u] for u in unique):
+            unique.append(c)
+    return RowOptions(unique[:MAX_ROW_OPTIONS], doubts=doubts)
+
+
+@dataclass
+class _Split:
+    options: list[Row]
+    truncated: bool
+
+
+def _split_slots(
+    values: Sequence[Slot],
+    n: int,
+    groups: Sequence[SumGroup],
+    decimal_cells: frozenset[int],
+    signed_cells: frozenset[int],
+) -> _Split:
+    """Split the numeric slots (blanks stay single empty cells) into n cells."""
+    if any(s.blank for s in values):
+        # Blanks inside a glued row: split only the numeric runs, blanks stay where they are.
+        pass
+    run = ""
+    offsets: list[tuple[int, Slot]] = []
+    cuts: set[int] = set()
+    for s in values:
+        if s.blank:
+            return _Split([], False)
+        if run:
+            cuts.add(len(run))
+        offsets.append((len(run), s))
+        run += s.text
+    res = split_run(run, n, cuts=frozenset(cuts), groups=groups, decimal_cells=decimal_cells,
+                    signed_cells=signed_cells)
+    rows: list[Row] = []
+    for split in res.splits:
+        row: Row = []
+        for i, (text, off) in enumerate(split):
+            base, slot = max(((b, s) for b, s in offsets if b <= off), key=lambda x: x[0])
+            assert slot.span is not None
+            start = slot.span[0] + (off - base)
+            row.append((to_number(text, i in decimal_cells), (start, start + len(text))))
+        rows.append(row)
+    return _Split(rows, res.truncated)
+
+
+def _cell(slot: Slot, decimal: bool) -> CellValue:
+    if slot.blank:
+        return (None, slot.span)
+    return (to_number(slot.text, decimal), slot.span)
+
+
+def _groups_hold(row: Row, groups: Sequence[SumGroup]) -> bool | None:
+    verdict: bool | None = True
+    for total, parts in groups:
+        vals = [row[i][0] for i in parts]
+        t = row[total][0]
+        if t is None or any(v is None for v in vals):
+            verdict = None
+            continue
+        if abs(t - sum(v for v in vals if v is not None)) > 1e-6:
+            return False
+    return verdict
+
+
+# ---- whole-table choice -------------------------------------------------------------------
+
+Assignment = dict[str, CellValue]  # field path → value
+Check = Callable[[Assignment], tuple[int, int]]  # → (failed, unknown) equation counts
+
+
+@dataclass
+class Choice:
+    """A decision with several options; each option assigns values to a set of paths."""
+
+    name: str
+    options: list[Assignment]
+
+
+@dataclass
+class Solution:
+    assignment: Assignment
+    consistent: bool
+    ambiguous_paths: dict[str, list[int | float | None]]  # path → the other values admitted
+    truncated: bool = False
+
+
+def solve(fixed: Assignment, choices: Sequence[Choice], check: Check) -> Solution:
+    """Pick one option per choice so that the equations hold; report cells left undecided."""
+    if not choices:
+        failed, _ = check(fixed)
+        return Solution(dict(fixed), failed == 0, {})
+    sizes = [len(c.options) for c in choices]
+    total = 1
+    for s in sizes:
+        total *= s
+    truncated = False
+    holding: list[tuple[int, ...]] = []
+    best: tuple[int, tuple[int, ...]] | None = None
+    combos: Iterator[tuple[int, ...]] = itertools.product(*(range(s) for s in sizes))
+    if total > TABLE_STEP_BUDGET:
+        truncated = True
+        combos = itertools.islice(combos, TABLE_STEP_BUDGET)
+    for combo in combos:
+        assignment = dict(fixed)
+        for choice, k in zip(choices, combo, strict=True):
+            assignment.update(choice.options[k])
+        failed, _unknown = check(assignment)
+        if failed == 0:
+            holding.append(combo)
+            if len(holding) > 50:
+                break
+        if best is None or failed < best[0]:
+            best = (failed, combo)
+    picked = holding[0] if holding else (best[1] if best else tuple(0 for _ in sizes))
+    assignment = dict(fixed)
+    for choice, k in zip(choices, picked, strict=True):
+        assignment.update(choice.options[k])
+    ambiguous: dict[str, list[int | float | None]] = {}
+    pool = holding if holding else [picked]
+    if not holding:
+        # No reading satisfies the rules: every option of every choice stays in doubt.
+        for choice in choices:
+            for opt in choice.options:
+                for path, (v, _) in opt.items():
+                    if v != assignment[path][0]:
+                        ambiguous.setdefault(path, [])
+                        if v not in ambiguous[path]:
+                            ambiguous[path].append(v)
+    else:
+        for combo in pool[1:]:
+            for choice, k in zip(choices, combo, strict=True):
+                for path, (v, _) in choice.options[k].items():
+                    if v != assignment[path][0]:
+                        ambiguous.setdefault(path, [])
+                        if v not in ambiguous[path]:
+                            ambiguous[path].append(v)
+    return Solution(assignment, bool(holding), ambiguous, truncated)
+
+
+def split_digits_demo(run: str, n: int) -> list[list[str]]:
+    """Convenience for tests and benchmarks: the plain splits of a digit run."""
+    return [[t for t, _ in s] for s in split_run(run, n).splits]
+
+
+_DIGITS = re.compile(r"\d+")

@@ -1,0 +1,539 @@
+"""Deterministic readers of tables 2, 3 and 4 over any text layout, choosing readings by the rules."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.contract import Finding
+from service.document import Span
+from service.parse.rows import (
+    NUMBER,
+    Anchor,
+    RawRow,
+    Slot,
+    cut_slots,
+    find_anchors,
+    numbering_of,
+    strip_footers,
+)
+from service.parse.solve import (
+    Assignment,
+    CellValue,
+    Choice,
+    RowOptions,
+    Solution,
+    row_options,
+    solve,
+)
+from service.readings import Reading, SectionReading
+from service.templates import (
+    Equation,
+    Label,
+    equations,
+    table2,
+    table3_columns,
+    table3_rows,
+    table4_columns,
+    table4_groups,
+)
+
+MAX_PLACEMENTS = 400
+
+
+@dataclass
+class RowRead:
+    """One template row as read: the options it admits and why it is in doubt."""
+
+    key: str
+    options: RowOptions
+    span: Span | None
+    placed_by_position: bool = False
+
+
+# ---- shared ------------------------------------------------------------------------------
+
+
+def check_equations(values: dict[str, int | float | None], eqs: Sequence[Equation]) -> tuple[int, int]:
+    """(failed, unknown) counts; an equation with a blank or unread cell is unknown, not failed."""
+    failed = unknown = 0
+    for eq in eqs:
+        lhs = [values.get(p) for p in eq.lhs]
+        rhs = [values.get(p) for p in eq.rhs]
+        if any(v is None for v in lhs + rhs):
+            unknown += 1
+            continue
+        if abs(sum(v for v in lhs if v is not None) - sum(v for v in rhs if v is not None)) > 1e-6:
+            failed += 1
+    return failed, unknown
+
+
+def _row_assignment(prefix: str, columns: Sequence[str], row: Sequence[CellValue]) -> Assignment:
+    return {f"{prefix}.{c}": cell for c, cell in zip(columns, row, strict=True)}
+
+
+def _readings_from(
+    solution: Solution,
+    rows: dict[str, RowRead],
+    prefix: str,
+    columns: Sequence[str],
+    doubts_by_row: dict[str, list[str]],
+) -> dict[str, Reading]:
+    out: dict[str, Reading] = {}
+    for key, rr in rows.items():
+        for c in columns:
+            path = f"{prefix}.{key}.{c}"
+            if path not in solution.assignment:
+                continue
+            value, span = solution.assignment[path]
+            doubts = list(doubts_by_row.get(key, []))
+            alts = solution.ambiguous_paths.get(path, [])
+            if alts:
+                doubts.append("several_readings_satisfy_rules" if solution.consistent else "no_reading_satisfies_rules")
+            if solution.truncated:
+                doubts.append("table_search_truncated")
+            out[path] = Reading(path=path, value=value, span=span, doubts=sorted(set(doubts)),
+                                alternatives=alts)
+    return out
+
+
+def _blank_findings(readings: dict[str, Reading], slots_blank: set[str]) -> list[Finding]:
+    out = []
+    for path in sorted(slots_blank):
+        r = readings.get(path)
+        if r is not None and r.value is None:
+            out.append(Finding(kind="missing_cell", path=path, message=f"表格单元格为空：{path}",
+                               spans=[r.span] if r.span else []))
+    return out
+
+
+def _extra_findings(prefix: str, rows: dict[str, RowRead]) -> list[Finding]:
+    out = []
+    for key, rr in rows.items():
+        if rr.options.extra:
+            extra = rr.options.extra
+            out.append(Finding(
+                kind="extra_cell", path=f"{prefix}.{key}",
+                message=f"该行多出 {len(extra)} 个数值（{'、'.join(s.text or '空' for s in extra)}），未移入下一行",
+                spans=[s.span for s in extra],
+            ))
+    return out
+
+
+def _option_choice(prefix: str, key: str, columns: Sequence[str], opts: RowOptions) -> Choice:
+    return Choice(name=f"{prefix}.{key}",
+                  options=[_row_assignment(f"{prefix}.{key}", columns, o) for o in opts.options])
+
+
+# ---- table 3 -------------------------------------------------------------------------------
+
+
+_SUBROWS = ("other_overdue_correction", "other_overdue_fee", "other_misc")
+
+
+def _line_mode(text: str, start: int, end: int) -> bool:
+    """Rows one per line (tab, markdown, rendered HTML/PDF/DOCX) vs cells spread over lines."""
+    count = 0
+    for line in text[start:end].split("\n"):
+        cells = [c.strip() for c in re.split(r"[\t|]", line)]
+        if sum(1 for c in cells if NUMBER.fullmatch(c)) >= 4:
+            count += 1
+    return count >= 5
+
+
+def read_table3(text: str, region: Span) -> SectionReading:
+    text = strip_footers(text)
+    start, end = region
+    labels = list(table3_rows())
+    columns = [c.key for c in table3_columns()]
+    n = len(columns)
+    anchors = find_anchors(text, start, end, labels)
+    found = {a.key for a in anchors}
+    subrows_printed = sum(1 for k in _SUBROWS if k in found) >= 2
+    value_rows = [r.key for r in labels if (r.key not in _SUBROWS) or subrows_printed]
+    groups = [(n - 1, list(range(n - 1)))]
+
+    if _line_mode(text, start, end):
+        rows, choices, layout = _table3_lines(text, start, end, anchors, value_rows, n, groups)
+    else:
+        rows, choices, layout = _table3_segments(text, start, end, anchors, labels, value_rows, n, groups)
+
+    if subrows_printed and "other_total" in rows and not any(
+        v is not None for o in rows["other_total"].options.options for v, _ in o
+    ):
+        del rows["other_total"]
+    fixed: Assignment = {}
+    for key, rr in rows.items():
+        if len(rr.options.options) == 1:
+            fixed.update(_row_assignment(f"applications.{key}", columns, rr.options.options[0]))
+        else:
+            choices.append(_option_choice("applications", key, columns, rr.options))
+    eqs = [e for e in equations() if e.rule.startswith("applications.")
+           and (e.when != "other_subrows_printed" or subrows_printed)]
+    derive_other = subrows_printed and "other_total" not in rows
+
+    def check(assign: Assignment) -> tuple[int, int]:
+        values = {p: v for p, (v, _) in assign.items()}
+        if derive_other:
+            _derive_other_total(values, columns)
+        return check_equations(values, eqs)
+
+    solution = solve(fixed, choices, check)
+    doubts_by_row = {k: list(rr.options.doubts) + (["placed_by_position"] if rr.placed_by_position else [])
+                     for k, rr in rows.items()}
+    readings = _readings_from(solution, rows, "applications", columns, doubts_by_row)
+    if derive_other:
+        values = {p: r.value for p, r in readings.items()}
+        _derive_other_total(values, columns)
+        for c in columns:
+            path = f"applications.other_total.{c}"
+            parts = [readings.get(f"applications.{k}.{c}") for k in _SUBROWS]
+            doubts = sorted({d for p in parts if p for d in p.doubts})
+            if any(p is None or p.value is None for p in parts):
+                doubts.append("subrow_missing")
+            readings[path] = Reading(path=path, value=values.get(path), span=None,
+                                     doubts=doubts + ["derived_from_subrows"])
+    blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
+    findings = _blank_findings(readings, blanks) + _extra_findings("applications", rows)
+    return SectionReading(
+        section="applications", found=bool(anchors), readings=readings, findings=findings,
+        span=region,
+        facts={"subrows_printed": subrows_printed, "layout": layout,
+               "consistent": solution.consistent, "rows_found": sorted(rows)},
+    )
+
+
+def _derive_other_total(values: dict[str, int | float | None], columns: Sequence[str]) -> None:
+    for c in columns:
+        parts = [values.get(f"applications.{k}.{c}") for k in _SUBROWS]
+        values[f"applications.other_total.{c}"] = (
+            None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
+        )
+
+
+def _table3_segments(
+    text: str, start: int, end: int, anchors: list[Anchor], labels: list[Label],
+    value_rows: list[str], n: int, groups: list[tuple[int, list[int]]],
+) -> tuple[dict[str, RowRead], list[Choice], str]:
+    """Anchor-to-anchor segments: one cell per line, glued text, column-major PDF dumps."""
+    by_key = {lab.key: lab for lab in labels}
+    raws: list[tuple[Anchor, RawRow]] = []
+    for i, a in enumerate(anchors):
+        nxt = anchors[i + 1] if i + 1 < len(anchors) else None
+        seg_end = nxt.start if nxt else end
+        numbering = numbering_of(by_key[nxt.key]) if nxt else None
+        raws.append((a, cut_slots(text, a.end, seg_end, numbering)))
+    rows: dict[str, RowRead] = {}
+    choices: list[Choice] = []
+    layout = "segments"
+    columns = [c.key for c in table3_columns()]
+    i = 0
+    while i < len(raws):
+        a, raw = raws[i]
+        if a.key not in value_rows:
+            i += 1
+            continue
+        # Column-major block: labels with no values, then all their values after the last one.
+        k = len(raw.slots)
+        if k > n and k % n == 0:
+            m = k // n
+            block = [x for x in raws[max(0, i - m + 1) : i + 1]]
+            if len(block) == m and all(len(r.slots) == 0 for _, r in block[:-1]) and all(
+                b.key in value_rows for b, _ in block
+            ):
+                layout = "column_major"
+                keys = [b.key for b, _ in block]
+                col_major = _grid(raw.slots, m, n, column_major=True)
+                row_major = _grid(raw.slots, m, n, column_major=False)
+                options = []
+                for grid in (col_major, row_major):
+                    opt: Assignment = {}
+                    for key, cells in zip(keys, grid, strict=True):
+                        opt.update(_row_assignment(f"applications.{key}", columns, cells))
+                    options.append(opt)
+                for key, (b, _) in zip(keys, block, strict=True):
+                    rows[key] = RowRead(key, RowOptions([], doubts=["column_major_layout"]), (b.start, b.end))
+                choices.append(Choice(name="block:" + keys[0], options=options))
+                i += 1
+                continue
+        opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n, groups=groups)
+        rows[a.key] = RowRead(a.key, opts, (a.start, a.end))
+        if a.fuzzy:
+            opts.doubts.append("fuzzy_label")
+        i += 1
+    # Rows of a column-major block carry no options of their own: the block choice holds them.
+    rows = {k: r for k, r in rows.items() if r.options.options or "column_major_layout" in r.options.doubts}
+    fixed_rows = {k: r for k, r in rows.items() if r.options.options}
+    block_rows = {k: r for k, r in rows.items() if not r.options.options}
+    for key, r in block_rows.items():
+        r.options = RowOptions([[(None, None)] * n], doubts=r.options.doubts)
+    # Block rows are assigned by their choice; give them a placeholder that the choice overrides.
+    for choice in choices:
+        for opt in choice.options:
+            pass
+    merged = {**fixed_rows, **block_rows}
+    return merged, choices, layout
+
+
+def _grid(slots: Sequence[Slot], m: int, n: int, *, column_major: bool) -> list[list[CellValue]]:
+    cells = [_slot_value(s) for s in slots]
+    if column_major:
+        return [[cells[c * m + r] for c in range(n)] for r in range(m)]
+    return [cells[r * n : (r + 1) * n] for r in range(m)]
+
+
+def _slot_value(slot: Slot) -> CellValue:
+    if slot.blank:
+        return (None, slot.span)
+    v: int | float = float(slot.text) if "." in slot.text else int(slot.text)
+    return (v, slot.span)
+
+
+def _table3_lines(
+    text: str, start: int, end: int, anchors: list[Anchor], value_rows: list[str], n: int,
+    groups: list[tuple[int, list[int]]],
+) -> tuple[dict[str, RowRead], list[Choice], str]:
+    """One row per line; lines whose label was cut off are placed between labelled rows."""
+    entries: list[tuple[str | None, RawRow, Span]] = []
+    pos = start
+    used: set[str] = set()
+    for line in text[start:end].split("\n"):
+        lstart, lend = pos, pos + len(line)
+        pos = lend + 1
+        on_line = [a for a in anchors if lstart <= a.start < lend]
+        label = on_line[-1] if on_line else None
+        seg_start = label.end if label else lstart
+        raw = cut_slots(text, seg_start, lend) if not label else cut_slots(text, seg_start - 0, lend)
+        if label is None:
+            # An unlabeled line: a row whose label was cut off, or stray numbers.
+            seg = text[lstart:lend]
+            if re.search(r"[\u4e00-\u9fff]", seg) or len(raw.slots) + len(raw.trailing_blanks) < n - 1:
+                continue
+        if not raw.slots:
+            continue
+        key = label.key if label and label.key in value_rows and label.key not in used else None
+        if label is not None and key is None and label.key in used:
+            continue
+        if key:
+            used.add(key)
+        entries.append((key, raw, (label.start, label.end) if label else (lstart, lend)))
+
+    rows: dict[str, RowRead] = {}
+    choices: list[Choice] = []
+    columns = [c.key for c in table3_columns()]
+    position = {k: i for i, k in enumerate(value_rows)}
+    # Walk labelled entries; collect unlabeled runs between them.
+    labelled_idx = [i for i, (k, _, _) in enumerate(entries) if k is not None]
+    bounds = [-1, *labelled_idx, len(entries)]
+    for key, raw, span in (entries[i] for i in labelled_idx):
+        opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n, groups=groups)
+        anchor = next((a for a in anchors if a.key == key), None)
+        if anchor and anchor.fuzzy:
+            opts.doubts.append("fuzzy_label")
+        rows[key] = RowRead(key, opts, span)
+    for lo, hi in itertools.pairwise(bounds):
+        run = entries[lo + 1 : hi]
+        if not run:
+            continue
+        p_lo = position[entries[lo][0]] if lo >= 0 and entries[lo][0] else -1  # type: ignore[index]
+        p_hi = position[entries[hi][0]] if hi < len(entries) and entries[hi][0] else len(value_rows)  # type: ignore[index]
+        gap = [k for k in value_rows[p_lo + 1 : p_hi] if k not in rows]
+        if lo < 0 and hi < len(entries):
+            gap = gap[-len(run):] if len(run) <= len(gap) else gap
+        if hi >= len(entries) and lo >= 0:
+            gap = gap[: len(run)] if len(run) <= len(gap) else gap
+        opts_list = [row_options(r.slots, r.leading_blanks, r.trailing_blanks, n, groups=groups)
+                     for _, r, _ in run]
+        if len(run) == len(gap):
+            for k, o, (_, _, sp) in zip(gap, opts_list, run, strict=True):
+                rows[k] = RowRead(k, o, sp, placed_by_position=True)
+            continue
+        if len(run) < len(gap):
+            placements = list(itertools.islice(itertools.combinations(gap, len(run)), MAX_PLACEMENTS))
+            options: list[Assignment] = []
+            for placement in placements:
+                opt: Assignment = {}
+                for k in gap:
+                    opt.update(_row_assignment(f"applications.{k}", columns, [(None, None)] * n))
+                for k, o in zip(placement, opts_list, strict=True):
+                    opt.update(_row_assignment(f"applications.{k}", columns, o.options[0]))
+                options.append(opt)
+            choices.append(Choice(name=f"placement:{gap[0]}", options=options))
+            for k in gap:
+                rows[k] = RowRead(k, RowOptions([], doubts=["placed_by_position", "row_count_mismatch"]), None)
+        # More unlabeled rows than places: they cannot be placed; leave them unread.
+    for r in rows.values():
+        if not r.options.options:
+            r.options = RowOptions([[(None, None)] * n], doubts=r.options.doubts)
+    # Rows handled by a placement choice must not be fixed to the placeholder.
+    return rows, choices, "lines"
+
+
+# ---- table 4 -------------------------------------------------------------------------------
+
+
+def read_table4(text: str, region: Span) -> SectionReading:
+    text = strip_footers(text)
+    start, end = region
+    groups = [g.key for g in table4_groups()]
+    cols = [c.key for c in table4_columns()]
+    n = len(groups) * len(cols)
+    # The data begins at the first digit after the header labels.
+    m = re.search(r"-?\d", text[start:end])
+    if not m:
+        return SectionReading(section="reviews_and_litigation", found=False, span=region)
+    data_start = start + m.start()
+    # Include blank cells on the data line before the first digit.
+    line_start = text.rfind("\n", start, data_start) + 1
+    seg_start = max(line_start, start)
+    raw = cut_slots(text, seg_start, end)
+    if seg_start == line_start and text[line_start:data_start].strip() == "":
+        pieces = re.split(r"[\t|]", text[line_start:data_start])
+        lead = [Slot("", (line_start, line_start), blank=True) for p in pieces[1:] if not p.strip()]
+        if text[line_start:data_start].startswith("\t"):
+            raw.leading_blanks = lead
+    sum_groups = [(gi * len(cols) + len(cols) - 1, [gi * len(cols) + j for j in range(len(cols) - 1)])
+                  for gi in range(len(groups))]
+    opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n, groups=sum_groups)
+    paths = [f"reviews_and_litigation.{g}.{c}" for g in groups for c in cols]
+    eqs = [e for e in equations() if e.rule.startswith("reviews_and_litigation.")]
+    choices = []
+    fixed: Assignment = {}
+    if len(opts.options) == 1:
+        fixed = dict(zip(paths, opts.options[0], strict=True))
+    else:
+        choices.append(Choice(name="table4", options=[dict(zip(paths, o, strict=True)) for o in opts.options]))
+
+    def check(assign: Assignment) -> tuple[int, int]:
+        return check_equations({p: v for p, (v, _) in assign.items()}, eqs)
+
+    solution = solve(fixed, choices, check)
+    readings: dict[str, Reading] = {}
+    for path in paths:
+        value, span = solution.assignment[path]
+        doubts = list(opts.doubts)
+        alts = solution.ambiguous_paths.get(path, [])
+        if alts:
+            doubts.append("several_readings_satisfy_rules" if solution.consistent else "no_reading_satisfies_rules")
+        readings[path] = Reading(path=path, value=value, span=span, doubts=sorted(set(doubts)), alternatives=alts)
+    blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
+    findings = _blank_findings(readings, blanks)
+    if opts.extra:
+        findings.append(Finding(kind="extra_cell", path="reviews_and_litigation",
+                                message=f"行政复议、行政诉讼表多出 {len(opts.extra)} 个数值",
+                                spans=[s.span for s in opts.extra]))
+    return SectionReading(section="reviews_and_litigation", found=True, readings=readings,
+                          findings=findings, span=region, facts={"consistent": solution.consistent})
+
+
+# ---- table 2 -------------------------------------------------------------------------------
+
+
+def read_table2(text: str, region: Span, template: str) -> SectionReading:
+    text = strip_footers(text)
+    start, end = region
+    groups = table2(template)
+    # Every row label of the template, found anywhere in the region (groups may be reordered).
+    all_rows = [(g, r) for g in groups for r in g.rows]
+    hits: list[tuple[int, int, str, int]] = []  # start, end, row key, group index
+    taken: list[tuple[int, int]] = []
+    for gi, g in enumerate(groups):
+        for r in g.rows:
+            found = _find_label(text, start, end, r, taken)
+            if found:
+                hits.append((found[0], found[1], r.key, gi))
+                taken.append(found)
+    stops = sorted([h[0] for h in hits] + _article_positions(text, start, end))
+    hits.sort()
+    readings: dict[str, Reading] = {}
+    findings: list[Finding] = []
+    raws: list[tuple[tuple[int, int, str, int], RawRow]] = []
+    for h in hits:
+        nxt = next((s for s in stops if s > h[0]), end)
+        raws.append((h, cut_slots(text, h[1], nxt)))
+    handled: set[str] = set()
+    for i, (h, raw) in enumerate(raws):
+        _, _, key, gi = h
+        g = groups[gi]
+        n = len(g.columns)
+        cols = [c.key for c in g.columns]
+        decimal = frozenset(j for j, c in enumerate(g.columns) if c.type == "decimal")
+        signed = frozenset(j for j, c in enumerate(g.columns) if c.key == "change")
+        # Column-major pair: a label with no values followed by one with all of the group's.
+        prev = raws[i - 1] if i > 0 else None
+        if (prev and prev[0][3] == gi and not prev[1].slots and len(raw.slots) == 2 * n and n > 1
+                and prev[0][2] not in handled):
+            cm = _grid(raw.slots, 2, n, column_major=True)
+            rm = _grid(raw.slots, 2, n, column_major=False)
+            for r_idx, rkey in enumerate((prev[0][2], key)):
+                for j, c in enumerate(cols):
+                    path = f"active_disclosure.{rkey}.{c}"
+                    v, sp = cm[r_idx][j]
+                    alt = rm[r_idx][j][0]
+                    doubts = ["column_major_layout"]
+                    if alt != v:
+                        doubts.append("several_readings_satisfy_rules")
+                    readings[path] = Reading(path=path, value=v, span=sp, doubts=doubts,
+                                             alternatives=[alt] if alt != v else [])
+            handled.update({prev[0][2], key})
+            continue
+        if key in handled:
+            continue
+        opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n,
+                           decimal_cells=decimal, signed_cells=signed)
+        options = opts.options
+        if len(options) > 1:
+            options = sorted(options, key=lambda o: _t2_plausibility(cols, o))
+        best = options[0]
+        for j, c in enumerate(cols):
+            path = f"active_disclosure.{key}.{c}"
+            v, sp = best[j]
+            alts = sorted({o[j][0] for o in options[1:] if o[j][0] != v}, key=lambda x: (x is None, x or 0))
+            doubts = list(opts.doubts)
+            if alts:
+                doubts.append("several_readings_possible")
+            readings[path] = Reading(path=path, value=v, span=sp, doubts=doubts, alternatives=list(alts))
+            if v is None and sp is not None:
+                findings.append(Finding(kind="missing_cell", path=path, message=f"表格单元格为空：{path}",
+                                        spans=[sp]))
+        if opts.extra:
+            findings.append(Finding(kind="extra_cell", path=f"active_disclosure.{key}",
+                                    message=f"该行多出 {len(opts.extra)} 个数值",
+                                    spans=[s.span for s in opts.extra]))
+        handled.add(key)
+    return SectionReading(section="active_disclosure", found=bool(hits), readings=readings,
+                          findings=findings, span=region, facts={"template": template})
+
+
+def _t2_plausibility(cols: Sequence[str], option: Sequence[CellValue]) -> tuple[int, int]:
+    """Soft prior for glued table-2 rows: in force ≥ issued ≥ repealed; balanced widths."""
+    vals = {c: v for c, (v, _) in zip(cols, option, strict=True)}
+    penalty = 0
+    if {"issued", "repealed", "in_force"} <= vals.keys():
+        i, r, f = vals["issued"] or 0, vals["repealed"] or 0, vals["in_force"] or 0
+        penalty += int(f < i) + int(r > i)
+    widths = [len(str(v)) for v, _ in option if v is not None]
+    return penalty, max(widths, default=0) - min(widths, default=0)
+
+
+def _find_label(text: str, start: int, end: int, label: Label, taken: list[tuple[int, int]]) -> tuple[int, int] | None:
+    best: tuple[int, int] | None = None
+    for form in label.forms():
+        pattern = r"\s*".join(re.escape(ch) for ch in form)
+        for m in re.finditer(pattern, text[start:end]):
+            s, e = start + m.start(), start + m.end()
+            if any(ts <= s < te or ts < e <= te for ts, te in taken):
+                continue
+            # "规范性文件" inside "行政规范性文件" is the longer label's.
+            if s > 0 and label.key == "normative_documents" and text[max(0, s - 2):s] == "行政":
+                s -= 2
+            if best is None or s < best[0]:
+                best = (s, e)
+            break
+    return best
+
+
+def _article_positions(text: str, start: int, end: int) -> list[int]:
+    return [start + m.start() for m in re.finditer(r"第二十条|信息内容", text[start:end])]
