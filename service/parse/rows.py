@@ -17,6 +17,7 @@ from service.templates import Label, compact, strip_numbering
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 PAGE_FOOTER = re.compile(r"(?m)^[ \t]*[-—–]\s*\d{1,3}\s*[-—–][ \t]*$")
 _CELL_DELIMS = re.compile(r"[\t|]")
+OUT_OF_ORDER_REACH = 120  # compact chars a label may stand after the next one
 _AMBIGUOUS_SHORT = 3  # forms this short ("其他", "总计") need a cell boundary or their numbering
 
 
@@ -165,6 +166,13 @@ def find_anchors(
                 anchors.append(Anchor(label.key, s, e))
                 pointer = hit[1]
                 continue
+            if hit[0] - nxt_hit[0] < OUT_OF_ORDER_REACH:
+                # Printed after the next label (labels cut from their rows): keep it, and let
+                # the next label still be found before it.
+                s, e = ct.span(*hit)
+                anchors.append(Anchor(label.key, s, e))
+                pointer = nxt_hit[0]
+                continue
         # A label wrapped or cut by the layout: a long enough prefix of it, then a cell boundary.
         pre = _find_prefix(ct, source, label, pointer, len(ct.text))
         if pre is not None:
@@ -184,6 +192,7 @@ def find_anchors(
             s, e = ct.span(fz[0], fz[1])
             anchors.append(Anchor(label.key, s, e, fuzzy=True, score=fz[2]))
             pointer = fz[1]
+    anchors.sort(key=lambda a: a.start)
     return anchors
 
 

@@ -152,7 +152,10 @@ def read_table3(text: str, region: Span) -> SectionReading:
     anchors = find_anchors(text, start, end, labels)
     found = {a.key for a in anchors}
     subrows_printed = sum(1 for k in _SUBROWS if k in found) >= 2
-    value_rows = [r.key for r in labels if (r.key not in _SUBROWS) or subrows_printed]
+    # With sub-rows printed, (六)其他处理 is their header: it holds values only when printed so.
+    value_rows = [r.key for r in labels
+                  if (r.key not in _SUBROWS or subrows_printed)
+                  and not (r.key == "other_total" and subrows_printed)]
     groups = [(n - 1, list(range(n - 1)))]
 
     if _line_mode(text, start, end):
@@ -245,14 +248,15 @@ def _table3_segments(
             ):
                 layout = "column_major"
                 keys = [b.key for b, _ in block]
-                col_major = _grid(raw.slots, m, n, column_major=True)
-                row_major = _grid(raw.slots, m, n, column_major=False)
                 options = []
-                for grid in (col_major, row_major):
+                for column_major, order in itertools.product((True, False), _column_orders(n)):
+                    grid = _grid(raw.slots, m, n, column_major=column_major)
                     opt: Assignment = {}
                     for key, cells in zip(keys, grid, strict=True):
-                        opt.update(_row_assignment(f"applications.{key}", columns, cells))
-                    options.append(opt)
+                        opt.update(_row_assignment(f"applications.{key}", columns,
+                                                   [cells[order.index(j)] for j in range(n)]))
+                    if all(opt != o for o in options):
+                        options.append(opt)
                 for key, (b, _) in zip(keys, block, strict=True):
                     rows[key] = RowRead(key, RowOptions([], doubts=["column_major_layout"]), (b.start, b.end))
                 choices.append(Choice(name="block:" + keys[0], options=options))
@@ -275,6 +279,14 @@ def _table3_segments(
             pass
     merged = {**fixed_rows, **block_rows}
     return merged, choices, layout
+
+
+def _column_orders(n: int) -> list[list[int]]:
+    """Orders in which a text dump may list a table's columns: as printed, or with the total
+    column read before the last one (a PDF whose 总计 text objects precede 其他)."""
+    identity = list(range(n))
+    swapped = [*identity[:-2], identity[-1], identity[-2]] if n >= 2 else identity
+    return [identity, swapped]
 
 
 def _grid(slots: Sequence[Slot], m: int, n: int, *, column_major: bool) -> list[list[CellValue]]:
@@ -313,7 +325,8 @@ def _table3_lines(
                 continue
         if not raw.slots:
             continue
-        key = label.key if label and label.key in value_rows and label.key not in used else None
+        accept = label is not None and (label.key in value_rows or label.key == "other_total")
+        key = label.key if label and accept and label.key not in used else None
         if label is not None and key is None and label.key in used:
             continue
         if key:
@@ -337,8 +350,8 @@ def _table3_lines(
         run = entries[lo + 1 : hi]
         if not run:
             continue
-        p_lo = position[entries[lo][0]] if lo >= 0 and entries[lo][0] else -1  # type: ignore[index]
-        p_hi = position[entries[hi][0]] if hi < len(entries) and entries[hi][0] else len(value_rows)  # type: ignore[index]
+        p_lo = _position(position, entries[lo][0], after=True) if lo >= 0 else -1
+        p_hi = _position(position, entries[hi][0], after=False) if hi < len(entries) else len(value_rows)
         gap = [k for k in value_rows[p_lo + 1 : p_hi] if k not in rows]
         if lo < 0 and hi < len(entries):
             gap = gap[-len(run):] if len(run) <= len(gap) else gap
@@ -369,6 +382,16 @@ def _table3_lines(
             r.options = RowOptions([[(None, None)] * n], doubts=r.options.doubts)
     # Rows handled by a placement choice must not be fixed to the placeholder.
     return rows, choices, "lines"
+
+
+def _position(position: dict[str, int], key: str | None, *, after: bool) -> int:
+    """Template position of a labelled row; the (六) header sits just before its sub-rows."""
+    if key is None:
+        return -1 if after else len(position)
+    if key in position:
+        return position[key]
+    nxt = position.get("other_overdue_correction")
+    return (nxt - 1) if nxt is not None else len(position)
 
 
 # ---- table 4 -------------------------------------------------------------------------------
@@ -462,8 +485,11 @@ def read_table2(text: str, region: Span, template: str) -> SectionReading:
         decimal = frozenset(j for j, c in enumerate(g.columns) if c.type == "decimal")
         signed = frozenset(j for j, c in enumerate(g.columns) if c.key == "change")
         # Column-major pair: a label with no values followed by one with all of the group's.
+        nxt = raws[i + 1] if i + 1 < len(raws) else None
+        if not raw.slots and nxt and nxt[0][3] == gi and len(nxt[1].slots) == 2 * n:
+            continue  # its values follow the next label's
         prev = raws[i - 1] if i > 0 else None
-        if (prev and prev[0][3] == gi and not prev[1].slots and len(raw.slots) == 2 * n and n > 1
+        if (prev and prev[0][3] == gi and not prev[1].slots and len(raw.slots) == 2 * n
                 and prev[0][2] not in handled):
             cm = _grid(raw.slots, 2, n, column_major=True)
             rm = _grid(raw.slots, 2, n, column_major=False)

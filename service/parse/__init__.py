@@ -1,0 +1,1 @@
+"""Parse stage: deterministic readers of tables and prose."""

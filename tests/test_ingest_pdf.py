@@ -1,0 +1,282 @@
+"""PDF ingest: tables rebuilt from ruling lines, prose in reading order, scans and junk refused."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from service import templates
+from service.document import Cell, Table
+from service.errors import UnreadableDocument
+from service.ingest.normalize import normalize_text
+from service.ingest.pdf import read_pdf
+from tests.fixtures_binary import (
+    MERGE_LEFT,
+    MERGE_UP,
+    PAGE_BREAK,
+    build_encrypted_pdf,
+    build_pdf,
+    build_scanned_pdf,
+)
+
+L, U = MERGE_LEFT, MERGE_UP
+DEV = Path("/work/shared/dev")
+HONGZE_PDF = DEV / "reports" / "hongze_2023.pdf"
+HONGZE_GOLD = DEV / "gold" / "hongze_2023.json"
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+
+
+def expanded(spec: list[list[str]]) -> list[list[str]]:
+    """The grid a reader must produce: merged positions repeat their anchor's text."""
+    grid: list[list[str]] = []
+    for r, row in enumerate(spec):
+        out: list[str] = []
+        for c, text in enumerate(row):
+            if text == MERGE_LEFT:
+                out.append(out[-1])
+            elif text == MERGE_UP:
+                out.append(grid[r - 1][c])
+            else:
+                out.append(normalize_text(text).replace("\n", ""))
+        grid.append(out)
+    return grid
+
+
+def texts(table: Table) -> list[list[str]]:
+    return [[c.text for c in row] for row in table.rows]
+
+
+def assert_spans_index_text(text: str, tables: list[Table]) -> None:
+    assert normalize_text(text) == text
+    for table in tables:
+        for row in table.rows:
+            for cell in row:
+                assert cell.span is not None
+                assert text[cell.span[0] : cell.span[1]] == cell.text
+
+
+# ----------------------------------------------------------------------------- synthetic
+
+
+APPLICATIONS = [
+    ["申请人情况", L, "自然人", "法人或其他组织", L, "总计"],
+    [U, U, U, "商业企业", "科研机构", U],
+    ["一、本年新收政府信息公开申请数量", L, "21", "0", "", "21"],
+    ["三、本年度办理结果", "（一）予以公开", "5", "1", "0", "6"],
+    [U, "（二）部分公开（区分处理的，只计这一情形，不计其他情形）", "3", "0", "0", "3"],
+    [U, "（三）不予公开", "1", "0", "0", "1"],
+    ["四、结转下年度继续办理", L, "0", "0", "0", "0"],
+]
+
+
+def test_ruled_table_with_merges_reads_back_as_the_expanded_grid() -> None:
+    text, tables, pages = read_pdf(build_pdf(["二、收到和处理政府信息公开申请情况", APPLICATIONS, "结束语"]))
+    assert pages == 1
+    assert len(tables) == 1 and tables[0].origin == "pdf"
+    assert texts(tables[0]) == expanded(APPLICATIONS)
+    assert_spans_index_text(text, tables)
+
+
+def test_row_lines_hold_original_cells_joined_by_tabs_with_blank_lines_around() -> None:
+    text, _, _ = read_pdf(build_pdf(["标题在前", APPLICATIONS, "正文在后"]))
+    lines = text.split("\n")
+    assert lines[0] == "标题在前"
+    assert lines[1] == ""
+    assert "一、本年新收政府信息公开申请数量\t21\t0\t\t21" in lines  # blank cell kept
+    assert "\t(二)部分公开(区分处理的,只计这一情形,不计其他情形)\t3\t0\t0\t3" in lines
+    assert lines[-2:] == ["", "正文在后"]
+
+
+def test_merged_cells_share_one_cell_and_blank_cells_have_empty_spans() -> None:
+    text, tables, _ = read_pdf(build_pdf([APPLICATIONS]))
+    rows = tables[0].rows
+    assert rows[0][0] is rows[1][1]  # 申请人情况 spans 2 columns x 2 rows
+    assert rows[3][0] is rows[5][0]  # 三、本年度办理结果 spans 3 rows
+    blank = rows[2][4]
+    assert blank.text == "" and blank.span is not None and blank.span[0] == blank.span[1]
+    assert text.count("三、本年度办理结果") == 1
+
+
+def test_table_continued_on_next_page_is_one_table_and_footers_are_dropped() -> None:
+    rows = [*APPLICATIONS[:4], [PAGE_BREAK], *APPLICATIONS[4:]]
+    text, tables, pages = read_pdf(build_pdf(["前言", rows, "后记"]))
+    assert pages == 2
+    assert len(tables) == 1
+    got = texts(tables[0])
+    assert [r[1] for r in got[-3:]] == ["(二)部分公开(区分处理的,只计这一情形,不计其他情形)", "(三)不予公开", "四、结转下年度继续办理"]
+    assert len(got) == len(APPLICATIONS)
+    assert not re.search(r"^- ?\d+ ?-$", text, re.M)
+    assert tables[0].span is not None
+    table_lines = text[tables[0].span[0] : tables[0].span[1]].split("\n")
+    assert len(table_lines) == len(APPLICATIONS)  # the rows follow on, no gap at the break
+    assert_spans_index_text(text, tables)
+
+
+def test_new_table_with_its_own_header_on_next_page_stays_separate() -> None:
+    first = [["行政许可", "550"], ["行政处罚", "4119"]]
+    second = [["信息内容", "本年收费金额"], ["行政事业性收费", "7730.28"]]
+    _, tables, _ = read_pdf(build_pdf([first, PAGE_BREAK, second]))
+    assert [texts(t) for t in tables] == [first, second]
+
+
+def test_repeated_header_row_on_next_page_is_not_duplicated() -> None:
+    header = ["信息内容", "本年处理决定数量"]
+    rows = [header, ["行政许可", "550"], [PAGE_BREAK], header, ["行政处罚", "4119"]]
+    _, tables, _ = read_pdf(build_pdf([rows]))
+    assert len(tables) == 1
+    assert texts(tables[0]) == [header, ["行政许可", "550"], ["行政处罚", "4119"]]
+
+
+def test_prose_outside_tables_keeps_reading_order_without_table_text() -> None:
+    items = ["第一段说明文字。", [["规章", "0"], ["行政规范性文件", "5"]], "第二段说明文字。"]
+    text, tables, _ = read_pdf(build_pdf(items))
+    assert tables[0].span is not None
+    assert text.index("第一段") < tables[0].span[0] < tables[0].span[1] < text.index("第二段")
+    assert text.count("行政规范性文件") == 1
+
+
+def test_unruled_table_falls_back_to_text_alignment() -> None:
+    rows = [["项目", "自然人", "商业企业", "总计"], ["本年新收", "21", "3", "24"], ["上年结转", "0", "", "0"]]
+    text, tables, _ = read_pdf(build_pdf([rows], ruled=False))
+    assert texts(tables[0]) == rows
+    assert "本年新收\t21\t3\t24" in text.split("\n")
+
+
+def test_scanned_pdf_without_text_layer_needs_ocr() -> None:
+    with pytest.raises(UnreadableDocument) as err:
+        read_pdf(build_scanned_pdf(with_image=True))
+    assert "OCR" in err.value.message_en and "OCR" in err.value.message_zh
+
+
+def test_vector_only_pdf_without_text_needs_ocr() -> None:
+    with pytest.raises(UnreadableDocument, match="OCR"):
+        read_pdf(build_scanned_pdf(with_image=False))
+
+
+@pytest.mark.parametrize("data", [b"not a pdf at all", b"%PDF-1.4\n1 0 obj << /Type /Catalog", b"\x00" * 64])
+def test_corrupt_pdf_is_unreadable(data: bytes) -> None:
+    with pytest.raises(UnreadableDocument) as err:
+        read_pdf(data)
+    assert err.value.message_zh and err.value.message_en
+
+
+def test_truncated_pdf_is_unreadable_or_read() -> None:
+    data = build_pdf(["一段文字", APPLICATIONS])
+    try:
+        text, _, _ = read_pdf(data[: len(data) // 3])
+    except UnreadableDocument:
+        return
+    assert normalize_text(text) == text  # pdfminer may recover some pages: still a clean text
+
+
+def test_encrypted_pdf_is_unreadable_with_reason() -> None:
+    with pytest.raises(UnreadableDocument, match="encrypted"):
+        read_pdf(build_encrypted_pdf())
+
+
+# ------------------------------------------------------------------ the real hongze report
+
+
+def _label_key(cell_text: str, rows: list[templates.Label] | tuple[templates.Label, ...]) -> str | None:
+    compacted = templates.compact(cell_text)
+    for row in rows:
+        forms = row.forms()
+        if compacted in forms or templates.strip_numbering(compacted) in forms:
+            return row.key
+    return None
+
+
+def _distinct(row: list[Cell]) -> list[Cell]:
+    out: list[Cell] = []
+    for cell in row:
+        if not out or cell.span != out[-1].span:
+            out.append(cell)
+    return out
+
+
+def _labelled_rows(tables: list[Table], labels: list[templates.Label]) -> dict[str, list[str]]:
+    """Row key → the values printed after the row's label (merged values counted once)."""
+    found: dict[str, list[str]] = {}
+    for table in tables:
+        for row in table.rows:
+            cells = [c.text for c in _distinct(row)]
+            label_at = max((i for i, t in enumerate(cells) if t and not _NUMBER.match(t)), default=-1)
+            values = cells[label_at + 1 :]
+            if label_at < 0 or not values or not all(_NUMBER.match(v) for v in values):
+                continue
+            key = _label_key(cells[label_at], labels)
+            if key is not None:
+                found.setdefault(key, values)
+    return found
+
+
+@pytest.fixture(scope="module")
+def hongze() -> tuple[str, list[Table], int, float]:
+    if not HONGZE_PDF.exists():
+        pytest.skip("dev report not available")
+    started = time.perf_counter()
+    text, tables, pages = read_pdf(HONGZE_PDF.read_bytes())
+    return text, tables, pages, time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def gold() -> dict[str, object]:
+    fields: dict[str, object] = json.loads(HONGZE_GOLD.read_text("utf-8"))["fields"]
+    return fields
+
+
+def test_hongze_table3_rows_carry_gold_values(hongze: tuple[str, list[Table], int, float], gold: dict[str, object]) -> None:
+    text, tables, _, _ = hongze
+    columns = [c.key for c in templates.table3_columns()]
+    rows = _labelled_rows(tables, [r for r in templates.table3_rows() if r.subrow_of is None])
+    assert len(rows) >= 20  # one label is misspelt in the source; nearly all others must be found
+    for key, values in rows.items():
+        assert [int(v) for v in values[-len(columns) :]] == [gold[f"applications.{key}.{c}"] for c in columns], key
+    new_received = templates.table3_rows()[0]
+    line = "\t".join([normalize_text(new_received.label)] + [str(gold[f"applications.new_received.{c}"]) for c in columns])
+    assert line in text.split("\n")
+
+
+def test_hongze_table3_is_one_table_across_the_page_break(hongze: tuple[str, list[Table], int, float]) -> None:
+    _, tables, pages, _ = hongze
+    labels = list(templates.table3_rows())
+    holding = [t for t in tables if _labelled_rows([t], labels)]
+    assert pages == 5
+    assert len(holding) == 1
+    assert {"new_received", "carried_forward", "not_processed_petition_complaint"} <= set(_labelled_rows(holding, labels))
+
+
+def test_hongze_table2_rows_carry_gold_values(hongze: tuple[str, list[Table], int, float], gold: dict[str, object]) -> None:
+    _, tables, _, _ = hongze
+    checked = 0
+    for group in templates.table2("2021"):
+        rows = _labelled_rows(tables, group.rows)
+        for key, values in rows.items():
+            for column, value in zip(group.columns, values, strict=True):
+                assert Decimal(value) == Decimal(str(gold[f"active_disclosure.{key}.{column.key}"]))
+                checked += 1
+    assert checked == 10
+
+
+def test_hongze_table4_values_row_in_template_order(hongze: tuple[str, list[Table], int, float], gold: dict[str, object]) -> None:
+    _, tables, _, _ = hongze
+    group_labels = {templates.compact(g.label) for g in templates.table4_groups()}
+    table = next(t for t in tables if any(templates.compact(c.text) in group_labels for c in t.rows[0]))
+    values = [int(c.text) for c in table.rows[-1]]
+    expected = [
+        gold[f"reviews_and_litigation.{g.key}.{c.key}"] for g in templates.table4_groups() for c in templates.table4_columns()
+    ]
+    assert values == expected
+
+
+def test_hongze_text_is_clean_and_fast(hongze: tuple[str, list[Table], int, float]) -> None:
+    text, tables, _, seconds = hongze
+    assert_spans_index_text(text, tables)
+    assert not re.search(r"^- ?\d+ ?-$", text, re.M)
+    assert "收取政府信息公开信息处理费 0 元" in text  # prose after the tables survives
+    assert seconds < 10
