@@ -104,7 +104,7 @@ def text_table_conflicts(readings: dict[str, Reading], prose: SectionReading | N
         spans = [tuple(fig["span"])] + [t.span for t in table if t is not None and t.span is not None]
         out.append(Checked(
             Finding(kind="text_table_conflict", path=path,
-                    message=f"正文称{fig.get('quote', '')} {_fmt(fig['value'])}，表格为 {_fmt(total)}",
+                    message=f"正文称“{fig.get('quote', '')}”（{_fmt(fig['value'])}），表格为 {_fmt(total)}",
                     spans=spans),  # type: ignore[arg-type]
             touches=paths,
         ))

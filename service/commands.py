@@ -57,6 +57,11 @@ def human_summary(ex: Extraction) -> str:
     for name, c in sections.items():
         lines.append(f"  {name:24} high {c['high']:3}  medium {c['medium']:3}  low {c['low']:3}  (null {c['null']})")
     low = [f for f in ex.fields if f.level == "low"]
+    absent = [f for f in low if "missing_section" in f.flags]
+    low = [f for f in low if "missing_section" not in f.flags]
+    for name in sorted({f.path.split(".")[0] for f in absent}):
+        count = sum(1 for f in absent if f.path.startswith(name + "."))
+        lines.append(f"  {name}: section not found, its {count} fields are null and low")
     lines.append("")
     lines.append(f"low-confidence fields ({len(low)}):" if low else "low-confidence fields: none")
     for f in low[:60]:

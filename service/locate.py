@@ -20,6 +20,7 @@ class Regions(BaseModel):
     table4: Span | None = None
     template: str | None = None
     template_votes: dict[str, int] = {}
+    template_span: Span | None = None  # the first column header of the winning template
 
 
 @cache
@@ -59,10 +60,15 @@ def locate(doc: Document) -> Regions:
     # Table 2: where the template's column headers are.
     votes: dict[str, int] = {}
     first_t2: int | None = None
+    marker_spans: dict[str, Span] = {}
     for tpl, markers in template_markers().items():
         for m in markers:
-            if _find_all(ct, m):
+            hits = _find_all(ct, m)
+            if hits:
                 votes[tpl] = votes.get(tpl, 0) + 1
+                span = ct.span(hits[0], hits[0] + len(m))
+                if tpl not in marker_spans or span[0] < marker_spans[tpl][0]:
+                    marker_spans[tpl] = span
     for m in column_labels():
         hits = _find_all(ct, m)
         if hits:
@@ -70,6 +76,7 @@ def locate(doc: Document) -> Regions:
     regions.template_votes = votes
     if votes:
         regions.template = max(votes, key=lambda k: (votes[k], k))
+        regions.template_span = marker_spans[regions.template]
 
     # Table 3: its header markers or its first row label.
     t3_candidates: list[int] = []

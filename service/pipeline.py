@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
 from service.contract import DocumentInfo, Extraction, ExtractionInfo
 from service.document import Document
+from service.errors import NoReportContent
 from service.ingest import ingest
 
 DETERMINISTIC_NOTICE = (
     "No model endpoint configured: values come from the deterministic parsers only. "
     "未配置模型服务：所有数值仅来自确定性解析器。"
 )
+
+
+TABLE_SECTIONS = ("active_disclosure", "applications", "reviews_and_litigation")
+_REPORT_HEADING = re.compile(r"政\s*府\s*信\s*息\s*公\s*开.{0,30}?(?:年\s*度\s*报\s*告|年\s*报)", re.S)
+
+
+def looks_like_report(text: str) -> bool:
+    """A report with its tables missing is still a report; anything else is refused."""
+    return bool(_REPORT_HEADING.search(text[:3000]))
 
 
 def extract_bytes(data: bytes, filename: str | None = None) -> tuple[Document, Extraction]:
@@ -26,6 +37,12 @@ def extract_document(doc: Document) -> Extraction:
     from service.read import read_document
 
     sections = read_document(doc)
+    if not any(s.found for s in sections if s.section in TABLE_SECTIONS) and not looks_like_report(doc.text):
+        raise NoReportContent(
+            "no recognizable table and no annual-report heading: this does not look like a "
+            "政府信息公开工作年度报告",
+            "未找到可识别的表格，也没有年度报告标题：这不像政府信息公开工作年度报告",
+        )
     fields, findings = reconcile(doc, sections)
     return Extraction(
         document=DocumentInfo(

@@ -35,7 +35,7 @@ def _read_prose(doc: Document, table_spans: list[tuple[int, int]]) -> SectionRea
 def _template(regions: Regions, t3: SectionReading | None, prose: SectionReading) -> tuple[str, Reading]:
     """meta.template is decided by table 2's column headers; other evidence only breaks ties."""
     votes = regions.template_votes
-    span = regions.table2
+    span = regions.template_span
     if len(votes) == 1:
         tpl = next(iter(votes))
         return tpl, Reading(path="meta.template", value=tpl, span=span)

@@ -24,6 +24,7 @@ SumGroup = tuple[int, Sequence[int]]  # (index of the total, indices of the part
 SPLIT_STEP_BUDGET = 200_000
 MAX_ROW_OPTIONS = 64
 TABLE_STEP_BUDGET = 300_000
+MAX_CELL_CHARS = 12  # no count in these tables has more digits; amounts carry a few decimals
 
 
 def to_number(text: str, decimal: bool = False) -> int | float | None:
@@ -77,7 +78,10 @@ def split_run(
 
     def rec(pos: int, idx: int, acc: list[tuple[str, int]]) -> None:
         nonlocal steps, truncated
-        if truncated or len(results) >= max_results:
+        if truncated:
+            return
+        if len(results) >= max_results:
+            truncated = True  # more readings may exist than we keep
             return
         steps += 1
         if steps > budget:
@@ -108,7 +112,7 @@ def split_run(
         max_len = next_cut - pos
         if next_cut == length:
             max_len = length - pos - (cells_left - 1)
-        for size in range(1, max_len + 1):
+        for size in range(1, min(max_len, MAX_CELL_CHARS) + 1):
             part = run[pos : pos + size]
             if not _valid_part(part, idx in decimal_cells, idx in signed_cells):
                 if part not in ("-",) and not part.endswith("."):
