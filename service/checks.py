@@ -105,7 +105,7 @@ def text_table_conflicts(readings: dict[str, Reading], prose: SectionReading | N
         out.append(Checked(
             Finding(kind="text_table_conflict", path=path,
                     message=f"正文称“{fig.get('quote', '')}”（{_fmt(fig['value'])}），表格为 {_fmt(total)}",
-                    spans=spans),  # type: ignore[arg-type]
+                    spans=spans),
             touches=paths,
         ))
     return out

@@ -43,7 +43,8 @@ def column_labels() -> tuple[str, ...]:
 
 
 def _find_all(ct: CompactText, needle: str) -> list[int]:
-    out, pos = [], 0
+    out: list[int] = []
+    pos = 0
     while True:
         i = ct.text.find(needle, pos)
         if i < 0:

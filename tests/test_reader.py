@@ -166,7 +166,7 @@ def _html_report() -> str:
     values = {"new_received": [3, 1, 0, 0, 0, 0, 4], "granted": [2, 1, 0, 0, 0, 0, 3],
               "unavailable_not_held": [1, 0, 0, 0, 0, 0, 1], "total": [3, 1, 0, 0, 0, 0, 4]}
     rows = [r for r in table3_rows() if r.key not in ("other_overdue_correction", "other_overdue_fee", "other_misc")]
-    for i, r in enumerate(rows):
+    for r in rows:
         vals = values.get(r.key, [0] * 7)
         cells = "".join(f"<td><p>{v}</p></td>" for v in vals)
         if r.key == "carried_over":

@@ -10,7 +10,6 @@ budget is recorded as a doubt, never hidden.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -115,9 +114,8 @@ def split_run(
         for size in range(1, min(max_len, MAX_CELL_CHARS) + 1):
             part = run[pos : pos + size]
             if not _valid_part(part, idx in decimal_cells, idx in signed_cells):
-                if part not in ("-",) and not part.endswith("."):
-                    if part.startswith("0") and part != "0":
-                        break
+                if part.startswith("0") and part != "0" and not part.endswith("."):
+                    break  # a longer part would keep its leading zero
                 continue
             end = pos + size
             if end < next_cut and cells_left == 1:
@@ -170,8 +168,8 @@ def row_options(
     for take_lead in range(need + 1):
         take_trail = need - take_lead
         if take_lead <= len(leading) and take_trail <= len(trailing):
-            cells = [*leading[len(leading) - take_lead :], *values, *trailing[:take_trail]]
-            candidates.append([_cell(s, i in decimal_cells) for i, s in enumerate(cells)])
+            filled = [*leading[len(leading) - take_lead :], *values, *trailing[:take_trail]]
+            candidates.append([_cell(s, i in decimal_cells) for i, s in enumerate(filled)])
     # (b) glued digits split into more cells.
     if any(not s.blank for s in values):
         split = _split_slots(values, n, groups, decimal_cells, signed_cells)
@@ -181,9 +179,9 @@ def row_options(
         if split.options:
             doubts.append("glued_digits_split")
     if not candidates:
-        cells = [_cell(s, i in decimal_cells) for i, s in enumerate(values)]
-        cells += [(None, None)] * need
-        return RowOptions([cells], doubts=["row_short_of_cells"])
+        padded: Row = [_cell(s, i in decimal_cells) for i, s in enumerate(values)]
+        padded += [(None, None)] * need
+        return RowOptions([padded], doubts=["row_short_of_cells"])
     if groups:
         holding = [c for c in candidates if _groups_hold(c, groups) is not False]
         if holding:
@@ -211,15 +209,12 @@ def _split_slots(
     signed_cells: frozenset[int],
 ) -> _Split:
     """Split the numeric slots (blanks stay single empty cells) into n cells."""
-    if any(s.blank for s in values):
-        # Blanks inside a glued row: split only the numeric runs, blanks stay where they are.
-        pass
     run = ""
     offsets: list[tuple[int, Slot]] = []
     cuts: set[int] = set()
     for s in values:
         if s.blank:
-            return _Split([], False)
+            return _Split([], False)  # a delimited row with blanks is not glued
         if run:
             cuts.add(len(run))
         offsets.append((len(run), s))
@@ -332,9 +327,3 @@ def solve(fixed: Assignment, choices: Sequence[Choice], check: Check) -> Solutio
     return Solution(assignment, bool(holding), ambiguous, truncated)
 
 
-def split_digits_demo(run: str, n: int) -> list[list[str]]:
-    """Convenience for tests and benchmarks: the plain splits of a digit run."""
-    return [[t for t, _ in s] for s in split_run(run, n).splits]
-
-
-_DIGITS = re.compile(r"\d+")

@@ -82,7 +82,7 @@ def _readings_from(
     doubts_by_row: dict[str, list[str]],
 ) -> dict[str, Reading]:
     out: dict[str, Reading] = {}
-    for key, rr in rows.items():
+    for key in rows:
         for c in columns:
             path = f"{prefix}.{key}.{c}"
             if path not in solution.assignment:
@@ -188,7 +188,7 @@ def read_table3(text: str, region: Span) -> SectionReading:
                      for k, rr in rows.items()}
     readings = _readings_from(solution, rows, "applications", columns, doubts_by_row)
     if derive_other:
-        values = {p: r.value for p, r in readings.items()}
+        values = {p: r.value for p, r in readings.items() if not isinstance(r.value, str | bool)}
         _derive_other_total(values, columns)
         for c in columns:
             path = f"applications.other_total.{c}"
@@ -248,7 +248,7 @@ def _table3_segments(
             ):
                 layout = "column_major"
                 keys = [b.key for b, _ in block]
-                options = []
+                options: list[Assignment] = []
                 for column_major, order in itertools.product((True, False), _column_orders(n)):
                     grid = _grid(raw.slots, m, n, column_major=column_major)
                     opt: Assignment = {}
@@ -271,12 +271,9 @@ def _table3_segments(
     rows = {k: r for k, r in rows.items() if r.options.options or "column_major_layout" in r.options.doubts}
     fixed_rows = {k: r for k, r in rows.items() if r.options.options}
     block_rows = {k: r for k, r in rows.items() if not r.options.options}
-    for key, r in block_rows.items():
+    for r in block_rows.values():
+        # A placeholder the block's choice overrides: its values come from the choice.
         r.options = RowOptions([[(None, None)] * n], doubts=r.options.doubts)
-    # Block rows are assigned by their choice; give them a placeholder that the choice overrides.
-    for choice in choices:
-        for opt in choice.options:
-            pass
     merged = {**fixed_rows, **block_rows}
     return merged, choices, layout
 
@@ -340,12 +337,13 @@ def _table3_lines(
     # Walk labelled entries; collect unlabeled runs between them.
     labelled_idx = [i for i, (k, _, _) in enumerate(entries) if k is not None]
     bounds = [-1, *labelled_idx, len(entries)]
-    for key, raw, span in (entries[i] for i in labelled_idx):
+    for lkey, raw, span in (entries[i] for i in labelled_idx):
+        assert lkey is not None
         opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n, groups=groups)
-        anchor = next((a for a in anchors if a.key == key), None)
+        anchor = next((a for a in anchors if a.key == lkey), None)
         if anchor and anchor.fuzzy:
             opts.doubts.append("fuzzy_label")
-        rows[key] = RowRead(key, opts, span)
+        rows[lkey] = RowRead(lkey, opts, span)
     for lo, hi in itertools.pairwise(bounds):
         run = entries[lo + 1 : hi]
         if not run:
@@ -360,8 +358,8 @@ def _table3_lines(
         opts_list = [row_options(r.slots, r.leading_blanks, r.trailing_blanks, n, groups=groups)
                      for _, r, _ in run]
         if len(run) == len(gap):
-            for k, o, (_, _, sp) in zip(gap, opts_list, run, strict=True):
-                rows[k] = RowRead(k, o, sp, placed_by_position=True)
+            for gk, o, (_, _, sp) in zip(gap, opts_list, run, strict=True):
+                rows[gk] = RowRead(gk, o, sp, placed_by_position=True)
             continue
         if len(run) < len(gap):
             placements = list(itertools.islice(itertools.combinations(gap, len(run)), MAX_PLACEMENTS))
@@ -459,7 +457,6 @@ def read_table2(text: str, region: Span, template: str) -> SectionReading:
     start, end = region
     groups = table2(template)
     # Every row label of the template, found anywhere in the region (groups may be reordered).
-    all_rows = [(g, r) for g in groups for r in g.rows]
     hits: list[tuple[int, int, str, int]] = []  # start, end, row key, group index
     taken: list[tuple[int, int]] = []
     for gi, g in enumerate(groups):
@@ -485,8 +482,8 @@ def read_table2(text: str, region: Span, template: str) -> SectionReading:
         decimal = frozenset(j for j, c in enumerate(g.columns) if c.type == "decimal")
         signed = frozenset(j for j, c in enumerate(g.columns) if c.key == "change")
         # Column-major pair: a label with no values followed by one with all of the group's.
-        nxt = raws[i + 1] if i + 1 < len(raws) else None
-        if not raw.slots and nxt and nxt[0][3] == gi and len(nxt[1].slots) == 2 * n:
+        following = raws[i + 1] if i + 1 < len(raws) else None
+        if not raw.slots and following and following[0][3] == gi and len(following[1].slots) == 2 * n:
             continue  # its values follow the next label's
         prev = raws[i - 1] if i > 0 else None
         if (prev and prev[0][3] == gi and not prev[1].slots and len(raw.slots) == 2 * n
