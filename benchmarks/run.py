@@ -1,0 +1,106 @@
+"""Speed and memory of the deterministic path, printed as figures (not asserted).
+
+Run: .venv/bin/python benchmarks/run.py [--repeat N]
+- time per report over the seeds and the dev reports;
+- growth with report length: a seed padded to 2×, 5× and 10× its prose;
+- time per format (text, HTML, DOCX, PDF) from the generated corpus;
+- the worst glued row we generate (long numbers, one digit run per row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.pipeline import extract_bytes  # noqa: E402
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median wall time in ms, and peak traced memory in MB of one run."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return statistics.median(times), peak / 1e6
+
+
+def row(label: str, ms: float, mb: float, extra: str = "") -> None:
+    print(f"{label:44} {ms:9.1f} ms  peak {mb:6.1f} MB  {extra}")
+
+
+def padded(text: str, factor: int) -> str:
+    """Repeat the prose paragraphs before the tables so the report grows `factor` times."""
+    head = text.index("二、") if "二、" in text else len(text) // 2
+    prose, rest = text[:head], text[head:]
+    return prose * factor + rest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    r = args.repeat
+
+    print("== real reports (deterministic path, ingest → reconcile) ==")
+    per_doc = []
+    for path in sorted((ROOT / "evals" / "docs").glob("*/*")):
+        data = path.read_bytes()
+        ms, mb = timed(lambda d=data, n=path.name: extract_bytes(d, n), r)
+        per_doc.append(ms)
+        row(f"{path.parent.name}/{path.name}", ms, mb, f"{len(data) / 1024:.0f} KiB")
+    print(f"{'mean per report':44} {statistics.mean(per_doc):9.1f} ms")
+
+    print("\n== growth with report length (seed 000, prose repeated) ==")
+    seed = next((ROOT / "evals" / "docs" / "seeds").glob("000_*.txt")).read_text("utf-8")
+    base = None
+    for factor in (1, 2, 5, 10):
+        text = padded(seed, factor)
+        ms, mb = timed(lambda t=text: extract_bytes(t.encode(), "r.txt"), r)
+        base = base or ms
+        row(f"prose ×{factor} ({len(text)} chars)", ms, mb, f"{ms / base:.2f}× the time of ×1")
+
+    try:
+        from tests.corpus.render import render
+        from tests.corpus.values import valid_values
+    except ImportError as exc:  # the corpus lives in tests/; it ships with the repo
+        print(f"\n(corpus renderer unavailable: {exc})")
+        return
+    print("\n== per format (generated corpus, same values) ==")
+    rng = random.Random(7)
+    values = valid_values(rng, "2021", subrows=True)
+    for family in ("tabs", "lines", "html", "glued", "pdf_text", "markdown", "docx", "pdf"):
+        data, name = render(values, "2021", family, seed=7)
+        ms, mb = timed(lambda d=data, n=name: extract_bytes(d, n), r)
+        row(f"{family} ({name})", ms, mb, f"{len(data) / 1024:.0f} KiB")
+
+    print("\n== worst glued rows we generate ==")
+    big = dict(values)
+    rng = random.Random(11)
+    for key in [p for p in big if p.startswith("applications.") and p.endswith(".natural_person")]:
+        big[key] = rng.randint(1000, 99999)
+    from tests.corpus.values import rebalance
+
+    big = rebalance(big, "2021", subrows=True)
+    data, name = render(big, "2021", "glued", seed=11)
+    ms, mb = timed(lambda: extract_bytes(data, name), r)
+    _, ex = extract_bytes(data, name)
+    low = sum(1 for f in ex.fields if f.level == "low")
+    row("glued, 5-digit natural-person counts", ms, mb, f"{low} low fields")
+
+
+if __name__ == "__main__":
+    main()
