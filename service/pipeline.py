@@ -33,8 +33,8 @@ def extract_bytes(data: bytes, filename: str | None = None) -> tuple[Document, E
 
 
 def extract_document(doc: Document) -> Extraction:
-    from service.reconcile import reconcile
     from service.read import read_document
+    from service.reconcile import reconcile
 
     sections = read_document(doc)
     if not any(s.found for s in sections if s.section in TABLE_SECTIONS) and not looks_like_report(doc.text):

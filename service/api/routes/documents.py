@@ -1,0 +1,55 @@
+"""Stored documents, their normalized text, and stored extractions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from service.api.deps import SessionDep
+from service.api.errors import NotFound
+from service.api.public import DocumentPublic, ErrorPublic
+from service.contract import Extraction
+from service.store import crud
+from service.store.models import DocumentRow
+
+router = APIRouter(tags=["documents"])
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorPublic}}
+
+
+def _document_or_404(session: SessionDep, document_id: str) -> DocumentRow:
+    document = crud.get_document(session, document_id)
+    if document is None:
+        raise NotFound(f"no document with id {document_id!r}", f"没有编号为 {document_id!r} 的文档")
+    return document
+
+
+@router.get("/documents/{document_id}", response_model=DocumentPublic, responses=_NOT_FOUND)
+def read_document(document_id: str, session: SessionDep) -> DocumentPublic:
+    """Document info and the ids of its extractions, oldest first."""
+    document = _document_or_404(session, document_id)
+    return DocumentPublic(
+        **document.model_dump(exclude={"text"}),
+        extraction_ids=crud.extraction_ids_for(session, document.id),
+    )
+
+
+@router.get(
+    "/documents/{document_id}/text",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}, **_NOT_FOUND},
+)
+def read_document_text(document_id: str, session: SessionDep) -> PlainTextResponse:
+    """The normalized text that every field span and finding span points into."""
+    document = _document_or_404(session, document_id)
+    return PlainTextResponse(document.text, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/extractions/{extraction_id}", response_model=Extraction, responses=_NOT_FOUND)
+def read_extraction(extraction_id: str, session: SessionDep) -> Extraction:
+    """The stored contract JSON, as POST /extract returned it."""
+    extraction = crud.get_extraction(session, extraction_id)
+    if extraction is None:
+        raise NotFound(f"no extraction with id {extraction_id!r}", f"没有编号为 {extraction_id!r} 的提取结果")
+    return extraction

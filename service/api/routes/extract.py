@@ -1,0 +1,73 @@
+"""POST /extract: run the pipeline on an upload and store what it found."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from service import pipeline
+from service.api.deps import SessionDep, SettingsDep
+from service.api.errors import InternalError
+from service.api.public import ErrorPublic, ExtractTextRequest
+from service.api.upload import Upload, read_upload
+from service.contract import Extraction
+from service.errors import NianbaoError
+from service.store import crud
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["extract"])
+
+_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+            "application/json": {"schema": ExtractTextRequest.model_json_schema()},
+        },
+    }
+}
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorPublic} for status in (400, 413, 415, 422, 500)
+}
+
+
+@router.post("/extract", response_model=Extraction, responses=_REFUSALS, openapi_extra=_REQUEST_BODY)
+async def extract(request: Request, session: SessionDep, settings: SettingsDep) -> Extraction:
+    """Read one report (a multipart `file`, or JSON `{"text": ..., "filename": ...}`).
+
+    Returns the contract JSON; the extraction is stored with its document (one per sha256).
+    """
+    upload = await read_upload(request, settings.max_upload_bytes)
+    return await run_in_threadpool(extract_and_store, session, upload)
+
+
+def extract_and_store(session: Session, upload: Upload) -> Extraction:
+    """Pipeline then storage; a refusal or a failure stores nothing."""
+    try:
+        doc, extraction = pipeline.extract_bytes(upload.data, upload.filename)
+    except NianbaoError as refusal:
+        log.info("refused %r: %s", upload.filename, refusal.message_en)
+        raise
+    except Exception as exc:
+        log.exception("pipeline failed on %r (%d bytes)", upload.filename, len(upload.data))
+        raise InternalError() from exc
+    try:
+        crud.save_extraction(session, doc, extraction)
+    except NianbaoError:
+        session.rollback()
+        raise
+    except Exception as exc:
+        session.rollback()
+        log.exception("could not store extraction %s", extraction.extraction.id)
+        raise InternalError() from exc
+    return extraction

@@ -1,0 +1,126 @@
+"""Reading POST /extract's body (multipart file or JSON text) within the upload size limit.
+
+The limit is enforced twice without ever holding an oversized body: a declared Content-Length
+over it is refused before reading, and the bytes actually received are counted while streaming
+(a chunked upload declares no length).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import PureWindowsPath
+
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import Message, Receive
+
+from service.api.errors import BadRequest, InvalidRequest, UnsupportedMediaType
+from service.api.public import ExtractTextRequest
+from service.errors import TooLarge, UnreadableDocument
+
+# Room for multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    filename: str | None
+
+
+async def read_upload(request: Request, max_bytes: int) -> Upload:
+    """The document bytes and filename of a POST /extract request, or a NianbaoError."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "multipart/form-data":
+        upload = await _read_multipart(_limited(request, max_bytes + MULTIPART_OVERHEAD_BYTES, max_bytes))
+    elif media_type == "application/json" or media_type.endswith("+json"):
+        # A JSON string may spell each CJK character as a 6-byte \uXXXX escape (3 bytes in UTF-8).
+        upload = await _read_json(_limited(request, 2 * max_bytes + MULTIPART_OVERHEAD_BYTES, max_bytes))
+    else:
+        raise UnsupportedMediaType(
+            f"send the report as multipart/form-data (field 'file') or as JSON {{\"text\": ...}}, "
+            f"not {media_type or 'a body without Content-Type'}",
+            f"请以 multipart/form-data（字段 file）或 JSON {{\"text\": ...}} 提交报告，"
+            f"不支持 {media_type or '无 Content-Type 的请求体'}",
+        )
+    if len(upload.data) > max_bytes:
+        raise _too_large(max_bytes)
+    if not upload.data:
+        raise UnreadableDocument("the file is empty", "文件为空")
+    return upload
+
+
+def _too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(
+        f"the upload is larger than the limit of {max_bytes} bytes",
+        f"上传内容超过 {max_bytes} 字节的上限",
+    )
+
+
+def _limited(request: Request, body_limit: int, max_bytes: int) -> Request:
+    """A view of the request whose body stream refuses to go past `body_limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > body_limit:
+        raise _too_large(max_bytes)
+    receive = request.receive
+    received = 0
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > body_limit:
+                raise _too_large(max_bytes)
+        return message
+
+    limited_receive: Receive = counting_receive
+    return Request(request.scope, receive=limited_receive)
+
+
+async def _read_multipart(request: Request) -> Upload:
+    async with request.form(max_files=1, max_fields=16) as form:
+        files = [value for value in form.getlist("file") if isinstance(value, UploadFile)]
+        if len(files) != 1:
+            raise InvalidRequest(
+                "the multipart form must carry exactly one file in the field 'file'",
+                "multipart 表单须在字段 file 中包含且仅包含一个文件",
+            )
+        data = await files[0].read()
+        return Upload(data=data, filename=_base_name(files[0].filename))
+
+
+async def _read_json(request: Request) -> Upload:
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", "请求体不是有效的 JSON") from exc
+    try:
+        parsed = ExtractTextRequest.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}" for error in exc.errors()
+        )
+        raise InvalidRequest(
+            f"expected {{\"text\": \"...\", \"filename\": \"optional\"}}: {problems}",
+            "请求体应为 {\"text\": \"...\", \"filename\": \"可选\"}",
+        ) from exc
+    if not parsed.text.strip():
+        raise InvalidRequest("the text is empty", "文本为空")
+    try:
+        data = parsed.text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate sent as a \uD8xx escape
+        raise InvalidRequest("the text is not valid Unicode", "文本不是有效的 Unicode") from exc
+    return Upload(data=data, filename=_base_name(parsed.filename))
+
+
+def _base_name(filename: str | None) -> str | None:
+    """Only the file's own name: browsers and scripts sometimes send a whole client path."""
+    if not filename:
+        return None
+    return PureWindowsPath(filename).name or None

@@ -1,0 +1,156 @@
+"""Reads and writes. One extraction is saved in one transaction: all of it or none of it."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+from service.contract import Extraction
+from service.document import Document
+from service.errors import UnreadableDocument
+from service.store.models import DocumentRow, ExtractionRow, FieldRow, FindingRow
+
+log = logging.getLogger(__name__)
+
+TABLES: tuple[type[SQLModel], ...] = (DocumentRow, ExtractionRow, FieldRow, FindingRow)
+TABLES_BY_NAME: dict[str, type[SQLModel]] = {str(table.__tablename__): table for table in TABLES}
+
+
+def save_extraction(session: Session, doc: Document, extraction: Extraction) -> ExtractionRow:
+    """Store an extraction with its document (created once per sha256), fields and findings."""
+    if "\x00" in doc.text:
+        # PostgreSQL text cannot hold NUL; refuse on every backend alike rather than fail on one.
+        raise UnreadableDocument(
+            "the text contains NUL characters (binary data?)", "文本含有空字符（可能是二进制数据）"
+        )
+    try:
+        return _save(session, doc, extraction)
+    except IntegrityError:
+        # Another request stored the same new document between our lookup and our insert.
+        session.rollback()
+        if session.exec(select(DocumentRow).where(DocumentRow.sha256 == doc.sha256)).first() is None:
+            raise
+        return _save(session, doc, extraction)
+
+
+def _save(session: Session, doc: Document, extraction: Extraction) -> ExtractionRow:
+    document = _upsert_document(session, doc)
+    info = extraction.extraction
+    row = ExtractionRow(
+        id=info.id,
+        document_id=document.id,
+        mode=info.mode,
+        model=info.model,
+        prompt_version=info.prompt_version,
+        created_at=info.created_at,
+        contract=extraction.model_dump(mode="json"),
+    )
+    session.add(row)
+    session.flush()  # the extraction must exist before rows that point at it (PostgreSQL checks at once)
+    session.add_all(_field_rows(extraction))
+    session.add_all(_finding_rows(extraction))
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def _upsert_document(session: Session, doc: Document) -> DocumentRow:
+    existing = session.exec(select(DocumentRow).where(DocumentRow.sha256 == doc.sha256)).first()
+    if existing is not None:
+        if existing.text != doc.text:
+            # Same bytes, different normalization (the ingest code changed): the newest
+            # extraction's spans must point into the text we serve.
+            log.warning("document %s: normalized text changed; keeping the newest", existing.id)
+            existing.text = doc.text
+            existing.chars = len(doc.text)
+            session.add(existing)
+        return existing
+    document = DocumentRow(
+        id=doc.id,
+        sha256=doc.sha256,
+        filename=doc.filename,
+        media_type=doc.media_type,
+        encoding=doc.encoding,
+        pages=doc.pages,
+        chars=len(doc.text),
+        text=doc.text,
+    )
+    session.add(document)
+    session.flush()
+    return document
+
+
+def _field_rows(extraction: Extraction) -> list[FieldRow]:
+    ext_id = extraction.extraction.id
+    return [
+        FieldRow(
+            extraction_id=ext_id,
+            position=position,
+            path=field.path,
+            value=field.value,
+            confidence=field.confidence,
+            level=field.level,
+            sources=field.model_dump(mode="json")["sources"],
+            span_start=field.span[0] if field.span else None,
+            span_end=field.span[1] if field.span else None,
+            flags=list(field.flags),
+        )
+        for position, field in enumerate(extraction.fields)
+    ]
+
+
+def _finding_rows(extraction: Extraction) -> list[FindingRow]:
+    ext_id = extraction.extraction.id
+    return [
+        FindingRow(
+            extraction_id=ext_id,
+            position=position,
+            kind=finding.kind,
+            path=finding.path,
+            message=finding.message,
+            spans=[list(span) for span in finding.spans],
+        )
+        for position, finding in enumerate(extraction.findings)
+    ]
+
+
+def get_document(session: Session, document_id: str) -> DocumentRow | None:
+    return session.get(DocumentRow, document_id)
+
+
+def extraction_ids_for(session: Session, document_id: str) -> list[str]:
+    """The document's extractions, oldest first."""
+    query = (
+        select(ExtractionRow.id)
+        .where(ExtractionRow.document_id == document_id)
+        .order_by(col(ExtractionRow.created_at), col(ExtractionRow.id))
+    )
+    return list(session.exec(query).all())
+
+
+def get_extraction(session: Session, extraction_id: str) -> Extraction | None:
+    row = session.get(ExtractionRow, extraction_id)
+    return None if row is None else Extraction.model_validate(row.contract)
+
+
+def get_fields(session: Session, extraction_id: str) -> list[FieldRow]:
+    query = select(FieldRow).where(FieldRow.extraction_id == extraction_id).order_by(col(FieldRow.position))
+    return list(session.exec(query).all())
+
+
+def get_findings(session: Session, extraction_id: str) -> list[FindingRow]:
+    query = (
+        select(FindingRow).where(FindingRow.extraction_id == extraction_id).order_by(col(FindingRow.position))
+    )
+    return list(session.exec(query).all())
+
+
+def row_counts(session: Session) -> dict[str, int]:
+    """Rows per table: what tests compare to prove that a refused input stored nothing."""
+    return {
+        name: session.exec(select(func.count()).select_from(table)).one()
+        for name, table in TABLES_BY_NAME.items()
+    }

@@ -1,0 +1,215 @@
+"""Storage on both backends: migrations, round trips, one document per sha256, atomic saves."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, select
+
+from service.contract import DocumentInfo, Extraction, ExtractionInfo, FieldResult, Finding
+from service.document import Document
+from service.errors import UnreadableDocument
+from service.store import crud
+from service.store.db import (
+    alembic_config,
+    current_revision,
+    database_is_ok,
+    head_revision,
+    make_engine,
+    migrate,
+    normalize_database_url,
+)
+from service.store.models import FieldRow
+
+REPORT_TEXT = "某某县人民政府2021年政府信息公开工作年度报告\n本年新收政府信息公开申请 12 件，予以公开 4 件。\n"
+
+
+def make_document(text: str = REPORT_TEXT, filename: str | None = "报告.txt") -> Document:
+    return Document(
+        filename=filename,
+        media_type="text/plain",
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        encoding="utf-8",
+        text=text,
+    )
+
+
+def span_of(text: str, needle: str) -> tuple[int, int]:
+    start = text.index(needle)
+    return start, start + len(needle)
+
+
+def make_extraction(doc: Document, extraction_id: str | None = None) -> Extraction:
+    """An extraction exercising every kind of value the contract allows, with real spans."""
+    text = doc.text
+    return Extraction(
+        document=DocumentInfo(
+            id=doc.id, filename=doc.filename, sha256=doc.sha256, media_type=doc.media_type, chars=len(text)
+        ),
+        extraction=ExtractionInfo(
+            id=extraction_id or "ext_" + uuid.uuid4().hex[:16],
+            mode="deterministic",
+            created_at=datetime.now(UTC),
+            notices=["测试 / test"],
+        ),
+        fields=[
+            FieldResult(path="meta.issuer", value="某某县人民政府", confidence=0.9, level="high",
+                        sources={"parser": "某某县人民政府"}, span=span_of(text, "某某县人民政府")),
+            FieldResult(path="meta.year", value=2021, confidence=0.95, level="high", span=span_of(text, "2021")),
+            FieldResult(path="applications.new", value=12, confidence=0.7, level="medium",
+                        sources={"parser": 12, "text": 12}, span=span_of(text, "12"), flags=["checked"]),
+            FieldResult(path="x.ratio", value=1.5, confidence=0.5, level="medium"),
+            FieldResult(path="x.flag", value=True, confidence=0.4, level="low"),
+            FieldResult(path="applications.granted.total", value=None, confidence=0.0, level="low",
+                        flags=["missing_cell", "text_table_conflict"]),
+        ],
+        findings=[
+            Finding(kind="text_table_conflict", path="applications.granted.total",
+                    message="正文称予以公开 4 件，表格为空", spans=[span_of(text, "予以公开 4 件")]),
+        ],
+    )
+
+
+def test_migration_reaches_head_and_matches_the_models(engine: Engine) -> None:
+    assert current_revision(engine) == head_revision() is not None
+    migrate(engine)  # a second upgrade is a no-op, not an error
+    assert database_is_ok(engine)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                SQLModel.metadata)
+    assert diff == [], "models and migrations disagree; write a migration"
+
+
+def test_migrations_downgrade_to_nothing_and_back(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+    assert not database_is_ok(engine)
+    with engine.connect() as connection:
+        assert not set(crud.TABLES_BY_NAME) & set(inspect(connection).get_table_names())
+    migrate(engine)
+    assert database_is_ok(engine)
+
+
+def test_round_trip_keeps_every_value(session: Session) -> None:
+    doc = make_document()
+    extraction = make_extraction(doc)
+    row = crud.save_extraction(session, doc, extraction)
+
+    assert row.document_id == doc.id
+    assert crud.get_extraction(session, extraction.extraction.id) == extraction
+    stored_doc = crud.get_document(session, doc.id)
+    assert stored_doc is not None
+    assert (stored_doc.text, stored_doc.sha256, stored_doc.chars) == (doc.text, doc.sha256, len(doc.text))
+
+    fields = crud.get_fields(session, extraction.extraction.id)
+    assert [f.path for f in fields] == [f.path for f in extraction.fields]
+    for stored, original in zip(fields, extraction.fields, strict=True):
+        assert stored.value == original.value
+        assert type(stored.value) is type(original.value)  # True stays a bool, 12 stays an int
+        assert stored.sources == original.sources
+        assert stored.flags == original.flags
+        assert (stored.span_start, stored.span_end) == (original.span or (None, None))
+        if original.span:
+            assert doc.text[stored.span_start : stored.span_end] == str(original.value)
+
+    findings = crud.get_findings(session, extraction.extraction.id)
+    assert [(f.kind, f.path, f.message) for f in findings] == [
+        (f.kind, f.path, f.message) for f in extraction.findings
+    ]
+    assert [f.spans for f in findings] == [[list(s) for s in f.spans] for f in extraction.findings]
+
+
+def test_same_document_twice_is_one_document_with_two_extractions(session: Session) -> None:
+    first, second = make_document(), make_document(filename="again.txt")
+    ext1, ext2 = make_extraction(first), make_extraction(second)
+    crud.save_extraction(session, first, ext1)
+    crud.save_extraction(session, second, ext2)
+
+    counts = crud.row_counts(session)
+    assert counts["document"] == 1
+    assert counts["extraction"] == 2
+    assert counts["extraction_field"] == len(ext1.fields) + len(ext2.fields)
+    assert counts["finding"] == len(ext1.findings) + len(ext2.findings)
+    assert crud.extraction_ids_for(session, first.id) == [ext1.extraction.id, ext2.extraction.id]
+
+
+def test_a_failed_save_stores_nothing(session: Session) -> None:
+    crud.save_extraction(session, make_document(), make_extraction(make_document(), "ext_duplicate"))
+    before = crud.row_counts(session)
+    other = make_document(REPORT_TEXT + "另一份报告\n")
+    with pytest.raises(IntegrityError):
+        crud.save_extraction(session, other, make_extraction(other, "ext_duplicate"))
+    session.rollback()
+    assert crud.row_counts(session) == before
+    assert crud.get_document(session, other.id) is None
+
+
+def test_text_with_nul_is_refused_on_every_backend(session: Session) -> None:
+    doc = make_document(REPORT_TEXT + "\x00")
+    with pytest.raises(UnreadableDocument):
+        crud.save_extraction(session, doc, make_extraction(doc))
+    assert set(crud.row_counts(session).values()) == {0}
+
+
+def test_changed_normalization_serves_the_newest_text(session: Session) -> None:
+    old = make_document()
+    crud.save_extraction(session, old, make_extraction(old))
+    newer = old.model_copy(update={"text": old.text.replace("\n", " ")})
+    crud.save_extraction(session, newer, make_extraction(newer))
+    stored = crud.get_document(session, old.id)
+    assert stored is not None and stored.text == newer.text and stored.chars == len(newer.text)
+
+
+def test_unknown_ids_are_none(session: Session) -> None:
+    assert crud.get_document(session, "doc_missing") is None
+    assert crud.get_extraction(session, "ext_missing") is None
+    assert crud.extraction_ids_for(session, "doc_missing") == []
+
+
+def test_field_rows_are_queryable_by_path(session: Session) -> None:
+    doc = make_document()
+    crud.save_extraction(session, doc, make_extraction(doc))
+    rows = session.exec(select(FieldRow).where(FieldRow.path == "applications.new")).all()
+    assert [(r.value, r.level) for r in rows] == [(12, "medium")]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@h:5432/db", "postgresql+psycopg://u:p@h:5432/db"),
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///./nianbao.db", "sqlite:///./nianbao.db"),
+    ],
+)
+def test_postgres_urls_use_psycopg3(given: str, expected: str) -> None:
+    assert normalize_database_url(given) == expected
+
+
+def test_sqlite_file_in_a_missing_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "deeper" / "still" / "nianbao.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        migrate(engine)
+        assert path.exists() and database_is_ok(engine)
+    finally:
+        engine.dispose()
+
+
+def test_unreachable_database_is_not_ok() -> None:
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    try:
+        assert not database_is_ok(engine)
+    finally:
+        engine.dispose()
