@@ -31,6 +31,7 @@ LOW_DOUBTS = frozenset({
     "template_headers_conflict",
     "template_headers_not_found",
     "subrow_missing",
+    "glued_split_unconfirmed",
 })
 # Doubts that lower a value to medium when nothing else argues.
 MEDIUM_DOUBTS = frozenset({"fuzzy_label", "not_stated"})

@@ -726,6 +726,22 @@ def _lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+def _glued_signature(view: ProseView) -> Signature | None:
+    """Crawler text runs the 落款 into the last sentence: `…事项。某某局2025年3月16日 附件下载`."""
+    tail_start = max(0, len(view.masked) - 600)
+    found = None
+    for m in re.finditer(rf"[。！；;]\s*(?P<org>[{HAN}()]{{2,40}}?)\s*{DATE}", view.masked[tail_start:]):
+        found = m
+    if found is None or not is_org_name(found.group("org")):
+        return None
+    when = _to_date(found)
+    if when is None:
+        return None
+    base = tail_start
+    return Signature(when, (base + found.start("y"), base + found.end()), found.group("org"),
+                     (base + found.start("org"), base + found.end("org")))
+
+
 def find_signature(view: ProseView) -> Signature:
     """The last date line that closes the text (or sits under a body's name); a crawler's
     发布时间 header is a key: value line, not a 落款."""
@@ -759,6 +775,9 @@ def find_signature(view: ProseView) -> Signature:
         tail = re.sub(r"\s", "", view.masked[date_span[1] :]).replace(TABLE_MARK, "")
         if name or len(tail) <= 200:
             return Signature(when, date_span, name, name_span)
+    glued = _glued_signature(view)
+    if glued is not None:
+        return glued
     if lines:
         pos, line = lines[-1]
         cand = re.sub(r"\s", "", line)

@@ -215,7 +215,7 @@ def cut_slots(source: str, start: int, end: int, next_numbering: str | None = No
     segment = source[start:end]
     if next_numbering:
         # The next label's numbering ("2." / "2、" / "2") is glued to this row's end.
-        m = re.search(r"(?:^|(?<=[\s\d]))" + re.escape(next_numbering) + r"\s*[.、．]?\s*$", segment)
+        m = re.search(r"(?:^|(?<=[\s\d]))" + re.escape(next_numbering) + r" *[.、．]? *$", segment)
         if m:
             segment = segment[: m.start()]
     cells: list[Slot] = []

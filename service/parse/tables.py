@@ -507,6 +507,9 @@ def read_table2(text: str, region: Span, template: str) -> SectionReading:
         opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n,
                            decimal_cells=decimal, signed_cells=signed)
         options = opts.options
+        if "glued_digits_split" in opts.doubts and n > 1:
+            # No rule checks table 2: a split digit run may also hide a vanished blank cell.
+            opts.doubts.append("glued_split_unconfirmed")
         if len(options) > 1:
             options = sorted(options, key=lambda o: _t2_plausibility(cols, o))
         best = options[0]
