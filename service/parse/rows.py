@@ -60,6 +60,7 @@ class Slot:
     text: str
     span: Span
     blank: bool = False
+    marker: bool = False  # a printed blank marker such as `-` or `无`, not an empty piece
     delimited: bool = True  # False when the slot came from a run with no cell separators
 
 
@@ -268,16 +269,18 @@ def cut_slots(source: str, start: int, end: int, next_numbering: str | None = No
                     break
                 continue
             if _is_blank_marker(stripped):
-                cells.append(Slot("", (off + lead, off + lead + len(stripped)), blank=True))
+                cells.append(Slot("", (off + lead, off + lead + len(stripped)), blank=True, marker=True))
                 continue
             if saw_number:
                 done = True  # label continuation after the values: the row is over
                 break
-    first = next((k for k, c in enumerate(cells) if not c.blank), None)
+    # A printed blank marker (`-`, `—`, `/`, `无`) is a cell for sure; an empty piece may be
+    # layout, so only markers and numbers bound the row.
+    first = next((k for k, c in enumerate(cells) if not c.blank or c.marker), None)
     if first is None:
         row.leading_blanks = cells
         return row
-    last = max(k for k, c in enumerate(cells) if not c.blank)
+    last = max(k for k, c in enumerate(cells) if not c.blank or c.marker)
     row.leading_blanks = cells[:first]
     row.slots = cells[first : last + 1]
     row.trailing_blanks = cells[last + 1 :]

@@ -242,10 +242,8 @@ def _table3_segments(
         k = len(raw.slots)
         if k > n and k % n == 0:
             m = k // n
-            block = [x for x in raws[max(0, i - m + 1) : i + 1]]
-            if len(block) == m and all(len(r.slots) == 0 for _, r in block[:-1]) and all(
-                b.key in value_rows for b, _ in block
-            ):
+            block = _column_major_block(raws, i, m, value_rows)
+            if block is not None:
                 layout = "column_major"
                 keys = [b.key for b, _ in block]
                 options: list[Assignment] = []
@@ -276,6 +274,23 @@ def _table3_segments(
         r.options = RowOptions([[(None, None)] * n], doubts=r.options.doubts)
     merged = {**fixed_rows, **block_rows}
     return merged, choices, layout
+
+
+def _column_major_block(
+    raws: list[tuple[Anchor, RawRow]], i: int, m: int, value_rows: list[str]
+) -> list[tuple[Anchor, RawRow]] | None:
+    """The m value rows whose labels precede row i with no values of their own (headers such as
+    （六）其他处理 above printed sub-rows are passed over), or None when the labels do not fit."""
+    block: list[tuple[Anchor, RawRow]] = []
+    j = i
+    while j >= 0 and len(block) < m:
+        anchor, raw = raws[j]
+        if j != i and raw.slots:
+            return None
+        if anchor.key in value_rows:
+            block.insert(0, (anchor, raw))
+        j -= 1
+    return block if len(block) == m else None
 
 
 def _column_orders(n: int) -> list[list[int]]:
