@@ -22,6 +22,7 @@ SumGroup = tuple[int, Sequence[int]]  # (index of the total, indices of the part
 
 SPLIT_STEP_BUDGET = 200_000
 MAX_ROW_OPTIONS = 64
+MAX_LOOSE_OPTIONS = 8  # readings kept when no split satisfies the row's totals
 TABLE_STEP_BUDGET = 300_000
 MAX_CELL_CHARS = 12  # no count in these tables has more digits; amounts carry a few decimals
 
@@ -173,6 +174,12 @@ def row_options(
     # (b) glued digits split into more cells.
     if any(not s.blank for s in values):
         split = _split_slots(values, n, groups, decimal_cells, signed_cells)
+        if not split.options and groups:
+            # No split satisfies the totals: a printed total may be wrong. Keep the splits
+            # closest to satisfying them; the cells stay in doubt and the checks report it.
+            loose = _split_slots(values, n, (), decimal_cells, signed_cells, max_results=2000)
+            ranked = sorted(loose.options, key=lambda row: _discrepancy(row, groups))
+            split = _Split(ranked[:MAX_LOOSE_OPTIONS], loose.truncated)
         if split.truncated:
             doubts.append("split_search_truncated")
         candidates.extend(split.options)
@@ -201,12 +208,27 @@ class _Split:
     truncated: bool
 
 
+def _discrepancy(row: Row, groups: Sequence[SumGroup]) -> tuple[int, float]:
+    """(groups failing, total distance): how far a reading is from satisfying its totals."""
+    failing, distance = 0, 0.0
+    for total, parts in groups:
+        t = row[total][0]
+        vals = [row[i][0] for i in parts]
+        if t is None or any(v is None for v in vals):
+            continue
+        gap = abs(t - sum(v for v in vals if v is not None))
+        failing += gap > 1e-6
+        distance += gap
+    return failing, distance
+
+
 def _split_slots(
     values: Sequence[Slot],
     n: int,
     groups: Sequence[SumGroup],
     decimal_cells: frozenset[int],
     signed_cells: frozenset[int],
+    max_results: int = MAX_ROW_OPTIONS,
 ) -> _Split:
     """Split the numeric slots (blanks stay single empty cells) into n cells."""
     run = ""
@@ -220,7 +242,7 @@ def _split_slots(
         offsets.append((len(run), s))
         run += s.text
     res = split_run(run, n, cuts=frozenset(cuts), groups=groups, decimal_cells=decimal_cells,
-                    signed_cells=signed_cells)
+                    signed_cells=signed_cells, max_results=max_results)
     rows: list[Row] = []
     for split in res.splits:
         row: Row = []

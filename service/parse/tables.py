@@ -226,7 +226,8 @@ def _table3_segments(
     for i, a in enumerate(anchors):
         nxt = anchors[i + 1] if i + 1 < len(anchors) else None
         seg_end = nxt.start if nxt else end
-        numbering = numbering_of(by_key[nxt.key]) if nxt else None
+        # Peel the next label's number off this row only when the anchor did not take it.
+        numbering = numbering_of(by_key[nxt.key]) if nxt and not text[nxt.start].isdigit() else None
         raws.append((a, cut_slots(text, a.end, seg_end, numbering)))
     rows: dict[str, RowRead] = {}
     choices: list[Choice] = []
