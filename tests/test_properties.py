@@ -128,13 +128,19 @@ def violations(expected: Values, extraction: Extraction) -> list[Violation]:
     return out
 
 
-def reports_mismatch(extraction: Extraction, broken: BrokenRule) -> bool:
-    """A `sum_mismatch` at a broken equation's path (or under it), or at one of its cells."""
+def reports_mismatch(extraction: Extraction, broken: BrokenRule, *, exact: bool = True) -> bool:
+    """A `sum_mismatch` at a broken equation's path (or under it), or at one of its cells.
+
+    With `exact=False` any `sum_mismatch` in the broken rule's table counts: when a blank cell
+    vanished from the layout, the reader cannot always tell which column the mismatch is in.
+    """
     targets = {eq.path for eq in broken.equations}
     cells = {p for eq in broken.equations for p in [*eq.lhs, *eq.rhs]}
+    section = broken.rule.split(".")[0]
     return any(
         f.kind == "sum_mismatch"
-        and (f.path in cells or any(f.path == t or f.path.startswith(t + ".") for t in targets))
+        and (f.path in cells or any(f.path == t or f.path.startswith(t + ".") for t in targets)
+             or (not exact and f.path.split(".")[0] == section))
         for f in extraction.findings
     )
 
@@ -190,7 +196,7 @@ def test_rule_breaking_report_reads_as_printed_and_reports_the_mismatch(family: 
     extraction = _extract(data, filename, label)
     found = violations(values, extraction)
     assert not found, _describe(label, found) + _dump(data, filename)
-    assert reports_mismatch(extraction, broken), (
+    assert reports_mismatch(extraction, broken, exact=case.blanks == 0), (
         f"{label}: no sum_mismatch at {[eq.path for eq in broken.equations]}; findings: "
         f"{[(f.kind, f.path) for f in extraction.findings]}" + _dump(data, filename)
     )
@@ -276,7 +282,7 @@ def census(families: list[str], n_valid: int, n_broken: int) -> dict[str, Tally]
             ok = not found
             if broken is not None:
                 tally.broken += 1
-                reported = reports_mismatch(extraction, broken)
+                reported = reports_mismatch(extraction, broken, exact=case.blanks == 0)
                 tally.mismatch_reported += reported
                 ok = ok and reported
             tally.passed += ok
