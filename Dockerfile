@@ -16,6 +16,7 @@ RUN pip install -r requirements.lock
 # Editable install: service/templates.py reads schemas/ next to the package.
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
+COPY prompts ./prompts
 COPY service ./service
 RUN pip install --no-deps -e . \
     && useradd --system --uid 10001 --home-dir /app nianbao \

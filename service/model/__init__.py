@@ -1,0 +1,1 @@
+"""The model reader: the only code that talks to a language model."""
