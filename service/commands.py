@@ -8,7 +8,7 @@ from pathlib import Path
 
 from service.contract import Extraction
 from service.errors import NianbaoError
-from service.evaluate import DEFAULT_DOCS, DEFAULT_GOLD, as_json, run_eval, summary_line
+from service.evaluate import DEFAULT_DOCS, DEFAULT_GOLD, run_eval, scores_json, summary_line
 
 
 def cmd_extract(file: str, *, as_json: bool = False) -> int:
@@ -93,7 +93,7 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
         return 2
     results, overall = run_eval(gold, docs)
     if as_json:
-        print(json.dumps(_json(results, overall), ensure_ascii=False, indent=1))
+        print(json.dumps(scores_json(results, overall), ensure_ascii=False, indent=1))
     else:
         for r in results:
             if r.error:
@@ -110,7 +110,3 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
                   file=sys.stderr)
             return 1
     return 0
-
-
-def _json(results: list, overall: object) -> dict:
-    return as_json(results, overall)  # type: ignore[arg-type]

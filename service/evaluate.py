@@ -169,7 +169,7 @@ def summary_line(s: DocScore) -> str:
     )
 
 
-def as_json(docs: list[DocScore], overall: DocScore) -> dict[str, Any]:
+def scores_json(docs: list[DocScore], overall: DocScore) -> dict[str, Any]:
     def one(s: DocScore) -> dict[str, Any]:
         return {
             "document": s.document,

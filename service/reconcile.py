@@ -77,7 +77,7 @@ def reconcile(doc: Document, sections: list[SectionReading]) -> tuple[list[Field
         for p in readings:
             if p.startswith(f.path + "."):
                 flags_by_path.setdefault(p, set()).add(f.kind)
-    prose_values = {p: fig for c in conflicts for p in c.touches for fig in [c.finding]}
+    conflict_by_path = {p: c.finding for c in conflicts for p in c.touches}
 
     missing = {c.finding.path for c in checked if c.finding.kind == "missing_section"}
     fields: list[FieldResult] = []
@@ -101,8 +101,8 @@ def reconcile(doc: Document, sections: list[SectionReading]) -> tuple[list[Field
         sources: dict[str, object] = {r.source: r.value}
         if r.alternatives:
             sources["alternatives"] = r.alternatives
-        if path in prose_values:
-            sources["text"] = prose_values[path].message
+        if path in conflict_by_path:
+            sources["text"] = conflict_by_path[path].message
         fields.append(FieldResult(path=path, value=r.value, confidence=_confidence(level, flags),
                                   level=level, sources=sources, span=r.span, flags=sorted(flags)))
     findings = parse_findings + [c.finding for c in checked]

@@ -330,7 +330,7 @@ def _table3_lines(
         on_line = [a for a in anchors if lstart <= a.start < lend]
         label = on_line[-1] if on_line else None
         seg_start = label.end if label else lstart
-        raw = cut_slots(text, seg_start, lend) if not label else cut_slots(text, seg_start - 0, lend)
+        raw = cut_slots(text, seg_start, lend)
         if label is None:
             # An unlabeled line: a row whose label was cut off, or stray numbers.
             seg = text[lstart:lend]
