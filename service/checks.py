@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from service.contract import Finding
 from service.readings import Reading, SectionReading
-from service.templates import equations, prose_checks
+from service.templates import Equation, equations, prose_checks
 
 SECTION_NAMES_ZH = {
     "active_disclosure": "表二 主动公开政府信息情况",
@@ -27,20 +29,30 @@ def _fmt(v: float | int) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
+def equation_sides(values: Mapping[str, Any], eq: Equation) -> tuple[float, float] | None:
+    """Both sides of an equation, or None when a cell is blank or unread (unknown, not failed)."""
+    cells = [values.get(p) for p in eq.lhs + eq.rhs]
+    if any(v is None or isinstance(v, str | bool) for v in cells):
+        return None
+    return sum(values[p] for p in eq.lhs), sum(values[p] for p in eq.rhs)
+
+
+def holds(sides: tuple[float, float]) -> bool:
+    return abs(sides[0] - sides[1]) <= 1e-6
+
+
 def sum_mismatches(readings: dict[str, Reading], subrows_printed: bool) -> list[Checked]:
+    values = {p: r.value for p, r in readings.items()}
     out: list[Checked] = []
     for eq in equations():
         if eq.when == "other_subrows_printed" and not subrows_printed:
             continue
+        sides = equation_sides(values, eq)
+        if sides is None or holds(sides):
+            continue
+        lhs, rhs = sides
         paths = eq.lhs + eq.rhs
-        rs = [readings.get(p) for p in paths]
-        if any(r is None or r.value is None for r in rs):
-            continue
-        lhs = sum(readings[p].value for p in eq.lhs)  # type: ignore[misc]
-        rhs = sum(readings[p].value for p in eq.rhs)  # type: ignore[misc]
-        if abs(lhs - rhs) <= 1e-6:
-            continue
-        spans = [r.span for r in rs if r is not None and r.span is not None]
+        spans = [r.span for p in paths if (r := readings.get(p)) is not None and r.span is not None]
         out.append(Checked(
             Finding(kind="sum_mismatch", path=eq.path,
                     message=f"{eq.description_zh}：{'+'.join(_short(p) for p in eq.lhs)} = {_fmt(lhs)}，"

@@ -162,7 +162,3 @@ def _line_end(text: str, pos: int, extra_lines: int = 0) -> int:
             return len(text)
         pos = nl + 1
     return pos
-
-
-def compact_has(text: str, needle: str) -> bool:
-    return compact(needle) in compact(text)

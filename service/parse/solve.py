@@ -157,10 +157,10 @@ def row_options(
     """The readings a row's slots admit for a template row of `n` cells."""
     values = list(slots)
     if len(values) == n:
-        return RowOptions([[_cell(s, i in decimal_cells) for i, s in enumerate(values)]])
+        return RowOptions([[slot_value(s, i in decimal_cells) for i, s in enumerate(values)]])
     if len(values) > n:
         kept = values[:n]
-        return RowOptions([[_cell(s, i in decimal_cells) for i, s in enumerate(kept)]],
+        return RowOptions([[slot_value(s, i in decimal_cells) for i, s in enumerate(kept)]],
                           extra=values[n:])
     need = n - len(values)
     candidates: list[Row] = []
@@ -170,7 +170,7 @@ def row_options(
         take_trail = need - take_lead
         if take_lead <= len(leading) and take_trail <= len(trailing):
             filled = [*leading[len(leading) - take_lead :], *values, *trailing[:take_trail]]
-            candidates.append([_cell(s, i in decimal_cells) for i, s in enumerate(filled)])
+            candidates.append([slot_value(s, i in decimal_cells) for i, s in enumerate(filled)])
     # (b) glued digits split into more cells.
     if any(not s.blank for s in values):
         split = _split_slots(values, n, groups, decimal_cells, signed_cells)
@@ -186,7 +186,7 @@ def row_options(
         if split.options:
             doubts.append("glued_digits_split")
     if not candidates:
-        padded: Row = [_cell(s, i in decimal_cells) for i, s in enumerate(values)]
+        padded: Row = [slot_value(s, i in decimal_cells) for i, s in enumerate(values)]
         padded += [(None, None)] * need
         return RowOptions([padded], doubts=["row_short_of_cells"])
     if groups:
@@ -255,7 +255,8 @@ def _split_slots(
     return _Split(rows, res.truncated)
 
 
-def _cell(slot: Slot, decimal: bool) -> CellValue:
+def slot_value(slot: Slot, decimal: bool = False) -> CellValue:
+    """A slot as a cell: a blank keeps its span and reads None."""
     if slot.blank:
         return (None, slot.span)
     return (to_number(slot.text, decimal), slot.span)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from service.checks import equation_sides, holds
 from service.contract import Finding
 from service.document import Span
 from service.parse.rows import (
@@ -26,6 +27,7 @@ from service.parse.solve import (
     RowOptions,
     Solution,
     row_options,
+    slot_value,
     solve,
 )
 from service.readings import Reading, SectionReading
@@ -60,12 +62,10 @@ def check_equations(values: dict[str, int | float | None], eqs: Sequence[Equatio
     """(failed, unknown) counts; an equation with a blank or unread cell is unknown, not failed."""
     failed = unknown = 0
     for eq in eqs:
-        lhs = [values.get(p) for p in eq.lhs]
-        rhs = [values.get(p) for p in eq.rhs]
-        if any(v is None for v in lhs + rhs):
+        sides = equation_sides(values, eq)
+        if sides is None:
             unknown += 1
-            continue
-        if abs(sum(v for v in lhs if v is not None) - sum(v for v in rhs if v is not None)) > 1e-6:
+        elif not holds(sides):
             failed += 1
     return failed, unknown
 
@@ -109,17 +109,16 @@ def _blank_findings(readings: dict[str, Reading], slots_blank: set[str]) -> list
     return out
 
 
+def _extra_finding(path: str, extra: Sequence[Slot]) -> Finding:
+    return Finding(
+        kind="extra_cell", path=path,
+        message=f"该行多出 {len(extra)} 个数值（{'、'.join(s.text or '空' for s in extra)}），未移入下一行",
+        spans=[s.span for s in extra],
+    )
+
+
 def _extra_findings(prefix: str, rows: dict[str, RowRead]) -> list[Finding]:
-    out = []
-    for key, rr in rows.items():
-        if rr.options.extra:
-            extra = rr.options.extra
-            out.append(Finding(
-                kind="extra_cell", path=f"{prefix}.{key}",
-                message=f"该行多出 {len(extra)} 个数值（{'、'.join(s.text or '空' for s in extra)}），未移入下一行",
-                spans=[s.span for s in extra],
-            ))
-    return out
+    return [_extra_finding(f"{prefix}.{key}", rr.options.extra) for key, rr in rows.items() if rr.options.extra]
 
 
 def _option_choice(prefix: str, key: str, columns: Sequence[str], opts: RowOptions) -> Choice:
@@ -303,17 +302,10 @@ def _column_orders(n: int) -> list[list[int]]:
 
 
 def _grid(slots: Sequence[Slot], m: int, n: int, *, column_major: bool) -> list[list[CellValue]]:
-    cells = [_slot_value(s) for s in slots]
+    cells = [slot_value(s) for s in slots]
     if column_major:
         return [[cells[c * m + r] for c in range(n)] for r in range(m)]
     return [cells[r * n : (r + 1) * n] for r in range(m)]
-
-
-def _slot_value(slot: Slot) -> CellValue:
-    if slot.blank:
-        return (None, slot.span)
-    v: int | float = float(slot.text) if "." in slot.text else int(slot.text)
-    return (v, slot.span)
 
 
 def _table3_lines(
@@ -458,9 +450,7 @@ def read_table4(text: str, region: Span) -> SectionReading:
     blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
     findings = _blank_findings(readings, blanks)
     if opts.extra:
-        findings.append(Finding(kind="extra_cell", path="reviews_and_litigation",
-                                message=f"行政复议、行政诉讼表多出 {len(opts.extra)} 个数值",
-                                spans=[s.span for s in opts.extra]))
+        findings.append(_extra_finding("reviews_and_litigation", opts.extra))
     return SectionReading(section="reviews_and_litigation", found=True, readings=readings,
                           findings=findings, span=region, facts={"consistent": solution.consistent})
 
@@ -485,6 +475,7 @@ def read_table2(text: str, region: Span, template: str) -> SectionReading:
     hits.sort()
     readings: dict[str, Reading] = {}
     findings: list[Finding] = []
+    blanks: set[str] = set()
     raws: list[tuple[tuple[int, int, str, int], RawRow]] = []
     for h in hits:
         nxt = next((s for s in stops if s > h[0]), end)
@@ -538,13 +529,11 @@ def read_table2(text: str, region: Span, template: str) -> SectionReading:
                 doubts.append("several_readings_possible")
             readings[path] = Reading(path=path, value=v, span=sp, doubts=doubts, alternatives=list(alts))
             if v is None and sp is not None:
-                findings.append(Finding(kind="missing_cell", path=path, message=f"表格单元格为空：{path}",
-                                        spans=[sp]))
+                blanks.add(path)
         if opts.extra:
-            findings.append(Finding(kind="extra_cell", path=f"active_disclosure.{key}",
-                                    message=f"该行多出 {len(opts.extra)} 个数值",
-                                    spans=[s.span for s in opts.extra]))
+            findings.append(_extra_finding(f"active_disclosure.{key}", opts.extra))
         handled.add(key)
+    findings += _blank_findings(readings, blanks)
     return SectionReading(section="active_disclosure", found=bool(hits), readings=readings,
                           findings=findings, span=region, facts={"template": template})
 
