@@ -16,7 +16,9 @@ class Reading(BaseModel):
     """One reader's value for one path.
 
     `doubts` are reasons the reader itself is unsure (an ambiguous split, a fuzzy label, a cell
-    placed by position); `alternatives` are the other values the layout admits.
+    placed by position); `alternatives` are the other values the layout admits. `evidence` names
+    support that is independent of the choice that produced the value (a second statement that
+    agrees, an official list the name matches): a prose reading is `high` only with some.
     """
 
     path: str
@@ -25,6 +27,7 @@ class Reading(BaseModel):
     span: Span | None = None
     doubts: list[str] = Field(default_factory=list)
     alternatives: list[Any] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list)
 
 
 class SectionReading(BaseModel):

@@ -16,7 +16,7 @@ from service.checks import (
 from service.contract import FieldResult, Finding, Level
 from service.document import Document
 from service.readings import Reading, SectionReading
-from service.templates import paths_for
+from service.templates import paths_for, prose_checks
 
 # Doubts that mean the layout admits another value for this cell: a person must look.
 LOW_DOUBTS = frozenset({
@@ -78,6 +78,7 @@ def reconcile(doc: Document, sections: list[SectionReading]) -> tuple[list[Field
             if p.startswith(f.path + "."):
                 flags_by_path.setdefault(p, set()).add(f.kind)
     conflict_by_path = {p: c.finding for c in conflicts for p in c.touches}
+    _table_agreement(readings, table_readings)
 
     missing = {c.finding.path for c in checked if c.finding.kind == "missing_section"}
     fields: list[FieldResult] = []
@@ -109,7 +110,20 @@ def reconcile(doc: Document, sections: list[SectionReading]) -> tuple[list[Field
     return fields, _dedupe(findings)
 
 
+def _table_agreement(readings: dict[str, Reading], table_readings: dict[str, Reading]) -> None:
+    """A prose figure the table states too, with the same value: two independent readers agree."""
+    for check in prose_checks():
+        text_r, table_r = readings.get(check["narrative"]), table_readings.get(check["table"])
+        if text_r is None or table_r is None or text_r.value is None or table_r.value is None:
+            continue
+        if text_r.value == table_r.value and "table_agrees" not in text_r.evidence:
+            readings[check["narrative"]] = text_r.model_copy(
+                update={"evidence": [*text_r.evidence, "table_agrees"]})
+
+
 def _level(r: Reading, flags: set[str]) -> Level:
+    if r.source == "text":
+        return _text_level(r, flags)
     if flags & LOW_DOUBTS:
         return "low"
     if "sum_mismatch" in flags:
@@ -120,6 +134,21 @@ def _level(r: Reading, flags: set[str]) -> Level:
     if "missing_cell" in flags or "extra_cell" in flags:
         return "medium"
     return "high"
+
+
+# Prose doubts that a person resolving them would still trust at medium (the reader corrected a
+# name to its official form, the text is silent); every other prose doubt means look.
+TEXT_MEDIUM_DOUBTS = frozenset({"not_stated", "issuer_corrected_to_official_name"})
+
+
+def _text_level(r: Reading, flags: set[str]) -> Level:
+    """A prose value is read by keyword patterns, not a layout: `high` needs independent support
+    (a second statement, the table, an official list), a doubt means a person should look."""
+    if set(r.doubts) - TEXT_MEDIUM_DOUBTS or "text_table_conflict" in flags:
+        return "low"
+    if r.doubts or r.value is None:
+        return "medium"
+    return "high" if r.evidence else "medium"
 
 
 def _confidence(level: Level, flags: set[str]) -> float:
