@@ -20,6 +20,8 @@ FINDING_KINDS = (
     "template_mismatch",
     "missing_section",
     "llm_parser_conflict",
+    "damaged_cell",
+    "missing_row",
 )
 
 

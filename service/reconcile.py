@@ -32,9 +32,13 @@ LOW_DOUBTS = frozenset({
     "template_headers_not_found",
     "subrow_missing",
     "glued_split_unconfirmed",
+    "several_numbers_in_cell",
+    "cell_token_too_long",
+    "extra_or_broken_number",
 })
 # Doubts that lower a value to medium when nothing else argues.
-MEDIUM_DOUBTS = frozenset({"fuzzy_label", "not_stated"})
+MEDIUM_DOUBTS = frozenset({"fuzzy_label", "not_stated", "ocr_letter", "thousands_separator",
+                           "number_rejoined"})
 # Evidence that the layout itself was reconstructed (split, transposed, placed), so a failing
 # rule is more likely a misreading than a printing error.
 RECONSTRUCTED = frozenset({"glued_digits_split", "column_major_layout", "placed_by_position", "fuzzy_label"})

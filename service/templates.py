@@ -133,6 +133,13 @@ def blank_markers() -> set[str]:
     return set(raw()["blank_markers"])
 
 
+@cache
+def ocr_digit_confusions() -> dict[str, str]:
+    """Letter → the digit OCR mistook it for (schemas/templates.json `ocr_digit_confusions`)."""
+    mapping: dict[str, str] = raw()["ocr_digit_confusions"]["map"]
+    return mapping
+
+
 def _domain(name: str) -> list[str]:
     if name == "applications.rows":
         return [r.key for r in table3_rows()]

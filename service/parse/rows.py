@@ -10,9 +10,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import cache
 
 from service.document import Span
-from service.templates import Label, compact, strip_numbering
+from service.templates import Label, compact, ocr_digit_confusions, strip_numbering
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 PAGE_FOOTER = re.compile(r"(?m)^[ \t]*[-—–]\s*\d{1,3}\s*[-—–][ \t]*$")
@@ -62,6 +63,9 @@ class Slot:
     blank: bool = False
     marker: bool = False  # a printed blank marker such as `-` or `无`, not an empty piece
     delimited: bool = True  # False when the slot came from a run with no cell separators
+    repairs: tuple[tuple[int, str], ...] = ()  # (source offset, kind): how the token was not clean
+    line_start: bool = False  # first value on its line: a line break may have cut a number here
+    piece_start: bool = True  # first value of its delimited piece (False: after a space in it)
 
 
 @dataclass
@@ -202,7 +206,10 @@ def strip_footers(text: str) -> str:
     return PAGE_FOOTER.sub(lambda m: " " * len(m.group(0)), text)
 
 
-def cut_slots(source: str, start: int, end: int, next_numbering: str | None = None) -> RawRow:
+def cut_slots(
+    source: str, start: int, end: int, next_numbering: str | None = None,
+    grid_cells: frozenset[int] = frozenset(),
+) -> RawRow:
     """Cut the text between a label's end and the next label into slots.
 
     Lines are cut into cells at tabs and `|`; an empty line separates rows and is no cell, while
@@ -211,6 +218,9 @@ def cut_slots(source: str, start: int, end: int, next_numbering: str | None = No
     slot for the solver to split. Empty cells between numbers are blanks; those before the first
     and after the last number are kept aside (merge artifacts or blanks, decided by the caller
     from the column count). Text after the numbers (a wrapped label, a group header) ends the row.
+
+    `grid_cells` are the start offsets of cells of a grid read from markup (HTML, DOCX, PDF): there
+    a cell is a cell, and two numbers inside one are a damaged cell, never two values.
     """
     row = RawRow(key="", anchor=None)
     segment = source[start:end]
@@ -236,6 +246,7 @@ def cut_slots(source: str, start: int, end: int, next_numbering: str | None = No
         pieces.append((line[pos:], line_off + pos))
         if pieces and not pieces[0][0].strip():
             pieces = pieces[1:]  # line indentation, or the rest of the label's own cell
+        first_on_line = True
         for piece, off in pieces:
             stripped = piece.strip()
             lead = len(piece) - len(piece.lstrip())
@@ -251,18 +262,29 @@ def cut_slots(source: str, start: int, end: int, next_numbering: str | None = No
                 continue
             if not nums and not saw_number:
                 # Text before the values: the rest of a label; numbers may follow it glued.
-                m = re.search(r"-?\d", stripped)
+                m = number_token().search(stripped)
                 if m and not re.search(r"\d", stripped[: m.start()]) and not _has_cjk_after(stripped, m.start()):
                     lead += m.start()
                     stripped = stripped[m.start() :]
                     nums = _leading_numbers(stripped)
             if nums:
-                rest = stripped[nums[-1][2] :].strip()
-                cursor = off + lead
-                for t, _, _ in nums:
-                    j = source.index(t, cursor)
-                    cells.append(Slot(t, (j, j + len(t)), delimited=len(nums) > 1))
-                    cursor = j + len(t)
+                rest = stripped[nums[-1].end :].strip()
+                base = off + lead
+                if base in grid_cells and len(nums) > 1 and not rest:
+                    # One grid cell, several numbers: a damaged cell (a number broken by a line).
+                    first, last = nums[0], nums[-1]
+                    joined = "".join(t.clean for t in nums)
+                    cells.append(Slot(joined, (base + first.start, base + last.end),
+                                      repairs=((base + first.start, "several_numbers_in_cell"),),
+                                      line_start=first_on_line))
+                    saw_number = True
+                    first_on_line = False
+                    continue
+                for k_t, t in enumerate(nums):
+                    cells.append(Slot(t.clean, (base + t.start, base + t.end), delimited=len(nums) > 1,
+                                      repairs=tuple((base + k, why) for k, why in t.repairs),
+                                      line_start=first_on_line, piece_start=k_t == 0))
+                    first_on_line = False
                 saw_number = True
                 if rest:
                     done = True  # text after the numbers: a group header or a wrapped label
@@ -296,19 +318,55 @@ def _has_cjk_after(text: str, pos: int) -> bool:
     return bool(re.match(r"-?\d+(?:\.\d+)?[.、]?\s*[\u4e00-\u9fff]", text[pos:]))
 
 
-def _leading_numbers(text: str) -> list[tuple[str, int, int]]:
+@dataclass
+class Token:
+    """A number as printed in a cell: its clean digits, where it stands, and what was repaired."""
+
+    clean: str
+    start: int
+    end: int
+    repairs: list[tuple[int, str]] = field(default_factory=list)
+
+
+@cache
+def number_token() -> re.Pattern[str]:
+    """A printed number, also as OCR and typesetting damage it (l282, 2,418, 1O5)."""
+    letters = re.escape("".join(k for k in ocr_digit_confusions() if k != "|"))
+    return re.compile(
+        rf"-?(?:\d{{1,3}}(?:,\d{{3}})+(?!\d)|[{letters}]*\d[\d{letters}]*)(?:\.\d+)?(?![{letters}])"
+    )
+
+
+def read_token(m: re.Match[str]) -> Token:
+    """Clean digits from a token match, recording each repaired character."""
+    confusions = ocr_digit_confusions()
+    out: list[str] = []
+    repairs: list[tuple[int, str]] = []
+    for k, ch in enumerate(m.group(0)):
+        if ch == ",":
+            repairs.append((m.start() + k, "thousands_separator"))
+        elif ch in confusions:
+            out.append(confusions[ch])
+            repairs.append((m.start() + k, "ocr_letter"))
+        else:
+            out.append(ch)
+    return Token("".join(out), m.start(), m.end(), repairs)
+
+
+def _leading_numbers(text: str) -> list[Token]:
     """Numbers at the start of a cell, separated only by spaces; stops at the first text."""
-    out: list[tuple[str, int, int]] = []
+    out: list[Token] = []
     pos = 0
+    token = number_token()
     while True:
-        m = NUMBER.match(text, pos)
+        m = token.match(text, pos)
         if not m:
             break
-        out.append((m.group(0), m.start(), m.end()))
+        out.append(read_token(m))
         pos = m.end()
         while pos < len(text) and text[pos] == " ":
             pos += 1
-        if pos < len(text) and not (text[pos].isdigit() or text[pos] == "-"):
+        if pos < len(text) and not (text[pos].isdigit() or text[pos] == "-" or token.match(text, pos)):
             break
     return out
 

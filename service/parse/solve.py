@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from service.document import Span
 from service.parse.rows import Slot
@@ -28,11 +28,46 @@ MAX_CELL_CHARS = 12  # no count in these tables has more digits; amounts carry a
 
 
 def to_number(text: str, decimal: bool = False) -> int | float | None:
-    if not text:
+    """A cell's clean digits as a number; None for nothing, or for more digits than any cell has."""
+    if not text or len(text.lstrip("-").replace(".", "")) > MAX_CELL_CHARS:
         return None
     if "." in text:
         return float(text)
     return int(text)
+
+
+def too_long(slot: Slot) -> bool:
+    return not slot.blank and len(slot.text.lstrip("-").replace(".", "")) > MAX_CELL_CHARS
+
+
+def _damaged(slot: Slot) -> Slot:
+    """A token longer than any cell allows: no value, and a repair record that makes it a finding."""
+    return replace(slot, text="", blank=True, repairs=(*slot.repairs, (slot.span[0], "cell_token_too_long")))
+
+
+MAX_JOIN_OPTIONS = 64
+
+
+def _join_options(values: Sequence[Slot], n: int, decimal_cells: frozenset[int]) -> list[Row]:
+    """Readings of a row with more numbers than cells where a line break (or a space) cut a
+    number in two: adjacent numbers not parted by a cell delimiter joined back, n cells in all."""
+    joinable = [k for k in range(1, len(values))
+                if not values[k].blank and not values[k - 1].blank
+                and (values[k].line_start or not values[k].piece_start)]
+    need = len(values) - n
+    out: list[Row] = []
+    if need <= 0 or len(joinable) < need:
+        return out
+    for joins in itertools.islice(itertools.combinations(joinable, need), MAX_JOIN_OPTIONS):
+        merged: list[Slot] = []
+        for k, slot in enumerate(values):
+            if k in joins:
+                prev = merged[-1]
+                merged[-1] = replace(prev, text=prev.text + slot.text, span=(prev.span[0], slot.span[1]))
+            else:
+                merged.append(slot)
+        out.append([slot_value(s, i in decimal_cells) for i, s in enumerate(merged)])
+    return out
 
 
 def _valid_part(part: str, decimal: bool, signed: bool) -> bool:
@@ -156,12 +191,21 @@ def row_options(
 ) -> RowOptions:
     """The readings a row's slots admit for a template row of `n` cells."""
     values = list(slots)
+    if len(values) >= n:
+        values = [_damaged(s) if too_long(s) else s for s in values]
     if len(values) == n:
         return RowOptions([[slot_value(s, i in decimal_cells) for i, s in enumerate(values)]])
     if len(values) > n:
-        kept = values[:n]
-        return RowOptions([[slot_value(s, i in decimal_cells) for i, s in enumerate(kept)]],
-                          extra=values[n:])
+        printed = [slot_value(s, i in decimal_cells) for i, s in enumerate(values[:n])]
+        joins = _join_options(values, n, decimal_cells)
+        if groups and joins and _groups_hold(printed, groups) is not True:
+            holding = [j for j in joins if _groups_hold(j, groups) is True]
+            if holding:
+                # The row's total holds once a number cut by a line break is joined back.
+                return RowOptions(holding, doubts=["number_rejoined"])
+        if joins:
+            return RowOptions([printed, *joins], doubts=["extra_or_broken_number"], extra=values[n:])
+        return RowOptions([printed], extra=values[n:])
     need = n - len(values)
     candidates: list[Row] = []
     doubts: list[str] = []

@@ -29,6 +29,7 @@ from service.parse.solve import (
     row_options,
     slot_value,
     solve,
+    too_long,
 )
 from service.readings import Reading, SectionReading
 from service.templates import (
@@ -103,7 +104,7 @@ def _blank_findings(readings: dict[str, Reading], slots_blank: set[str]) -> list
     out = []
     for path in sorted(slots_blank):
         r = readings.get(path)
-        if r is not None and r.value is None:
+        if r is not None and r.value is None and "cell_token_too_long" not in r.doubts:
             out.append(Finding(kind="missing_cell", path=path, message=f"表格单元格为空：{path}",
                                spans=[r.span] if r.span else []))
     return out
@@ -119,6 +120,44 @@ def _extra_finding(path: str, extra: Sequence[Slot]) -> Finding:
 
 def _extra_findings(prefix: str, rows: dict[str, RowRead]) -> list[Finding]:
     return [_extra_finding(f"{prefix}.{key}", rr.options.extra) for key, rr in rows.items() if rr.options.extra]
+
+
+REPAIR_FINDINGS = {
+    "several_numbers_in_cell": "单元格内有多个数字（疑为数字被换行拆开），无法确定取值",
+    "cell_token_too_long": "单元格数字位数超出该栏可能的长度，已视为损坏",
+}
+
+
+def mark_repairs(readings: dict[str, Reading], slots: Sequence[Slot]) -> list[Finding]:
+    """Doubts for cells whose printed token was not a clean number, and findings for damaged ones.
+
+    A repaired token (OCR letters, a thousands separator) is read as a person would but never
+    trusted at `high`; a cell holding several numbers or an impossible digit count is damaged.
+    """
+    findings: list[Finding] = []
+    for slot in slots:
+        long_token = too_long(slot)
+        if not slot.repairs and not long_token:
+            continue
+        kinds = {k for _, k in slot.repairs}
+        shifted = "thousands_separator" in kinds  # offsets inside the slot no longer map 1:1
+        for path, r in readings.items():
+            if r.span is None or r.span[1] <= slot.span[0] or r.span[0] >= slot.span[1]:
+                continue
+            hit = kinds if shifted else {k for at, k in slot.repairs if r.span[0] <= at < r.span[1]}
+            if long_token and r.value is None:
+                hit = hit | {"cell_token_too_long"}
+            if not hit:
+                continue
+            readings[path] = r.model_copy(update={"doubts": sorted(set(r.doubts) | hit)})
+            for kind in sorted(hit & REPAIR_FINDINGS.keys()):
+                findings.append(Finding(kind="damaged_cell", path=path,
+                                        message=f"{REPAIR_FINDINGS[kind]}：{path}", spans=[slot.span]))
+    return findings
+
+
+def _all_slots(raws: Sequence[RawRow]) -> list[Slot]:
+    return [s for raw in raws for s in (*raw.slots, *raw.leading_blanks, *raw.trailing_blanks)]
 
 
 def _option_choice(prefix: str, key: str, columns: Sequence[str], opts: RowOptions) -> Choice:
@@ -142,7 +181,7 @@ def _line_mode(text: str, start: int, end: int) -> bool:
     return count >= 5
 
 
-def read_table3(text: str, region: Span) -> SectionReading:
+def read_table3(text: str, region: Span, grid_cells: frozenset[int] = frozenset()) -> SectionReading:
     text = strip_footers(text)
     start, end = region
     labels = list(table3_rows())
@@ -157,10 +196,13 @@ def read_table3(text: str, region: Span) -> SectionReading:
                   and not (r.key == "other_total" and subrows_printed)]
     groups = [(n - 1, list(range(n - 1)))]
 
+    cut: list[RawRow] = []
     if _line_mode(text, start, end):
-        rows, choices, layout = _table3_lines(text, start, end, anchors, value_rows, n, groups)
+        rows, choices, layout = _table3_lines(text, start, end, anchors, value_rows, n, groups,
+                                              grid_cells, cut)
     else:
-        rows, choices, layout = _table3_segments(text, start, end, anchors, labels, value_rows, n, groups)
+        rows, choices, layout = _table3_segments(text, start, end, anchors, labels, value_rows, n,
+                                                 groups, grid_cells, cut)
 
     if subrows_printed and "other_total" in rows and not any(
         v is not None for o in rows["other_total"].options.options for v, _ in o
@@ -198,7 +240,8 @@ def read_table3(text: str, region: Span) -> SectionReading:
             readings[path] = Reading(path=path, value=values.get(path), span=None,
                                      doubts=doubts + ["derived_from_subrows"])
     blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
-    findings = _blank_findings(readings, blanks) + _extra_findings("applications", rows)
+    findings = mark_repairs(readings, _all_slots(cut))
+    findings += _blank_findings(readings, blanks) + _extra_findings("applications", rows)
     return SectionReading(
         section="applications", found=bool(anchors), readings=readings, findings=findings,
         span=region,
@@ -218,6 +261,7 @@ def _derive_other_total(values: dict[str, int | float | None], columns: Sequence
 def _table3_segments(
     text: str, start: int, end: int, anchors: list[Anchor], labels: list[Label],
     value_rows: list[str], n: int, groups: list[tuple[int, list[int]]],
+    grid_cells: frozenset[int], cut: list[RawRow],
 ) -> tuple[dict[str, RowRead], list[Choice], str]:
     """Anchor-to-anchor segments: one cell per line, glued text, column-major PDF dumps."""
     by_key = {lab.key: lab for lab in labels}
@@ -227,7 +271,8 @@ def _table3_segments(
         seg_end = nxt.start if nxt else end
         # Peel the next label's number off this row only when the anchor did not take it.
         numbering = numbering_of(by_key[nxt.key]) if nxt and not text[nxt.start].isdigit() else None
-        raws.append((a, cut_slots(text, a.end, seg_end, numbering)))
+        raws.append((a, cut_slots(text, a.end, seg_end, numbering, grid_cells)))
+    cut.extend(raw for _, raw in raws)
     rows: dict[str, RowRead] = {}
     choices: list[Choice] = []
     layout = "segments"
@@ -310,7 +355,7 @@ def _grid(slots: Sequence[Slot], m: int, n: int, *, column_major: bool) -> list[
 
 def _table3_lines(
     text: str, start: int, end: int, anchors: list[Anchor], value_rows: list[str], n: int,
-    groups: list[tuple[int, list[int]]],
+    groups: list[tuple[int, list[int]]], grid_cells: frozenset[int], cut: list[RawRow],
 ) -> tuple[dict[str, RowRead], list[Choice], str]:
     """One row per line; lines whose label was cut off are placed between labelled rows."""
     entries: list[tuple[str | None, RawRow, Span]] = []
@@ -322,7 +367,8 @@ def _table3_lines(
         on_line = [a for a in anchors if lstart <= a.start < lend]
         label = on_line[-1] if on_line else None
         seg_start = label.end if label else lstart
-        raw = cut_slots(text, seg_start, lend)
+        raw = cut_slots(text, seg_start, lend, grid_cells=grid_cells)
+        cut.append(raw)
         if label is None:
             # An unlabeled line: a row whose label was cut off, or stray numbers.
             seg = text[lstart:lend]
@@ -403,7 +449,7 @@ def _position(position: dict[str, int], key: str | None, *, after: bool) -> int:
 # ---- table 4 -------------------------------------------------------------------------------
 
 
-def read_table4(text: str, region: Span) -> SectionReading:
+def read_table4(text: str, region: Span, grid_cells: frozenset[int] = frozenset()) -> SectionReading:
     text = strip_footers(text)
     start, end = region
     groups = [g.key for g in table4_groups()]
@@ -417,7 +463,7 @@ def read_table4(text: str, region: Span) -> SectionReading:
     # Include blank cells on the data line before the first digit.
     line_start = text.rfind("\n", start, data_start) + 1
     seg_start = max(line_start, start)
-    raw = cut_slots(text, seg_start, end)
+    raw = cut_slots(text, seg_start, end, grid_cells=grid_cells)
     if seg_start == line_start and text[line_start:data_start].strip() == "":
         pieces = re.split(r"[\t|]", text[line_start:data_start])
         lead = [Slot("", (line_start, line_start), blank=True) for p in pieces[1:] if not p.strip()]
@@ -448,7 +494,8 @@ def read_table4(text: str, region: Span) -> SectionReading:
             doubts.append("several_readings_satisfy_rules" if solution.consistent else "no_reading_satisfies_rules")
         readings[path] = Reading(path=path, value=value, span=span, doubts=sorted(set(doubts)), alternatives=alts)
     blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
-    findings = _blank_findings(readings, blanks)
+    findings = mark_repairs(readings, _all_slots([raw]))
+    findings += _blank_findings(readings, blanks)
     if opts.extra:
         findings.append(_extra_finding("reviews_and_litigation", opts.extra))
     return SectionReading(section="reviews_and_litigation", found=True, readings=readings,
@@ -458,7 +505,7 @@ def read_table4(text: str, region: Span) -> SectionReading:
 # ---- table 2 -------------------------------------------------------------------------------
 
 
-def read_table2(text: str, region: Span, template: str) -> SectionReading:
+def read_table2(text: str, region: Span, template: str, grid_cells: frozenset[int] = frozenset()) -> SectionReading:
     text = strip_footers(text)
     start, end = region
     groups = table2(template)
@@ -479,7 +526,7 @@ def read_table2(text: str, region: Span, template: str) -> SectionReading:
     raws: list[tuple[tuple[int, int, str, int], RawRow]] = []
     for h in hits:
         nxt = next((s for s in stops if s > h[0]), end)
-        raws.append((h, cut_slots(text, h[1], nxt)))
+        raws.append((h, cut_slots(text, h[1], nxt, grid_cells=grid_cells)))
     handled: set[str] = set()
     for i, (h, raw) in enumerate(raws):
         _, _, key, gi = h
@@ -533,6 +580,7 @@ def read_table2(text: str, region: Span, template: str) -> SectionReading:
         if opts.extra:
             findings.append(_extra_finding(f"active_disclosure.{key}", opts.extra))
         handled.add(key)
+    findings += mark_repairs(readings, _all_slots([raw for _, raw in raws]))
     findings += _blank_findings(readings, blanks)
     return SectionReading(section="active_disclosure", found=bool(hits), readings=readings,
                           findings=findings, span=region, facts={"template": template})
