@@ -38,7 +38,7 @@ LOW_DOUBTS = frozenset({
 })
 # Doubts that lower a value to medium when nothing else argues.
 MEDIUM_DOUBTS = frozenset({"fuzzy_label", "not_stated", "ocr_letter", "thousands_separator",
-                           "number_rejoined"})
+                           "number_rejoined", "reading_unconfirmed"})
 # Evidence that the layout itself was reconstructed (split, transposed, placed), so a failing
 # rule is more likely a misreading than a printing error.
 RECONSTRUCTED = frozenset({"glued_digits_split", "column_major_layout", "placed_by_position", "fuzzy_label"})

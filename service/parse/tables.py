@@ -160,6 +160,44 @@ def _all_slots(raws: Sequence[RawRow]) -> list[Slot]:
     return [s for raw in raws for s in (*raw.slots, *raw.leading_blanks, *raw.trailing_blanks)]
 
 
+# Readings chosen among several ways to read the layout: their cells need a rule to confirm them.
+CHOSEN_LAYOUTS = frozenset({"glued_digits_split", "column_major_layout", "placed_by_position",
+                            "number_rejoined"})
+# Where the row's own total built the reading (a split computes it; a placed row's total holds
+# wherever it is placed), that total is no evidence for it.
+SELF_CONFIRMING = frozenset({"glued_digits_split", "placed_by_position", "number_rejoined"})
+
+
+def confirm_choices(
+    readings: dict[str, Reading], eqs: Sequence[Equation], own: dict[str, set[str]], multi: set[str],
+) -> None:
+    """`high` needs evidence independent of the choice that produced a value.
+
+    A cell of a reconstructed layout (split, transposed, placed, rejoined) is confirmed by the
+    rules that hold over it, less its row's own total when that total built the reading (`own`:
+    path → equation paths). One such rule confirms a reading that was the layout's only one; a
+    reading picked among several (`multi`) was chosen by a rule, so it needs a second. Otherwise
+    the cell is `reading_unconfirmed` (at most medium).
+    """
+    values = {p: r.value for p, r in readings.items()}
+    cover: dict[str, list[str]] = {}
+    for eq in eqs:
+        sides = equation_sides(values, eq)
+        if sides is not None and holds(sides):
+            for p in (*eq.lhs, *eq.rhs):
+                cover.setdefault(p, []).append(eq.path)
+    for path, r in readings.items():
+        if r.value is None or not CHOSEN_LAYOUTS & set(r.doubts):
+            continue
+        tests = [e for e in cover.get(path, []) if e not in own.get(path, set())]
+        if len(tests) < (2 if path in multi else 1):
+            readings[path] = r.model_copy(update={"doubts": sorted({*r.doubts, "reading_unconfirmed"})})
+
+
+def _choice_paths(choices: Sequence[Choice]) -> set[str]:
+    return {p for c in choices if len(c.options) > 1 for o in c.options for p in o}
+
+
 def _option_choice(prefix: str, key: str, columns: Sequence[str], opts: RowOptions) -> Choice:
     return Choice(name=f"{prefix}.{key}",
                   options=[_row_assignment(f"{prefix}.{key}", columns, o) for o in opts.options])
@@ -239,6 +277,10 @@ def read_table3(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
                 doubts.append("subrow_missing")
             readings[path] = Reading(path=path, value=values.get(path), span=None,
                                      doubts=doubts + ["derived_from_subrows"])
+    own = {f"applications.{key}.{c}": {f"applications.{key}"}
+           for key, rr in rows.items() if SELF_CONFIRMING & set(rr.options.doubts) | (
+               {"placed_by_position"} if rr.placed_by_position else set()) for c in columns}
+    confirm_choices(readings, eqs, own, _choice_paths(choices))
     blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
     findings = mark_repairs(readings, _all_slots(cut))
     findings += _blank_findings(readings, blanks) + _extra_findings("applications", rows)
@@ -493,6 +535,9 @@ def read_table4(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
         if alts:
             doubts.append("several_readings_satisfy_rules" if solution.consistent else "no_reading_satisfies_rules")
         readings[path] = Reading(path=path, value=value, span=span, doubts=sorted(set(doubts)), alternatives=alts)
+    split = bool(SELF_CONFIRMING & set(opts.doubts))
+    own = {p: {e.path for e in eqs} for p in paths} if split else {}
+    confirm_choices(readings, eqs, own, set(paths) if len(opts.options) > 1 else set())
     blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
     findings = mark_repairs(readings, _all_slots([raw]))
     findings += _blank_findings(readings, blanks)
