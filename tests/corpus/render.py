@@ -33,6 +33,10 @@ from tests.corpus.values import Value, Values, other_subrows_printed
 
 FAMILIES = ("tabs", "lines", "html", "glued", "pdf_text", "markdown", "docx", "pdf")
 TEXT_FAMILIES = FAMILIES[:6]
+# Layouts of real reports the reader still loses (tests/test_layouts.py); all text.
+LOST_FAMILIES = ("glued2019", "pdf_text_t2", "ocr_markdown", "pdf_markdown")
+# A family that shows one template's tables: its cases use that template.
+FAMILY_TEMPLATES: dict[str, tuple[str, ...]] = {"glued2019": ("2019",)}
 
 Role = Literal["header", "group", "label", "value", "note"]
 
@@ -552,7 +556,9 @@ def _glued_grid(grid: Grid, rng: random.Random) -> str:
     return "".join(out)
 
 
-def render_glued(report: Report, rng: random.Random) -> str:
+def render_glued(report: Report, rng: random.Random,
+                 table2: Callable[[Grid, random.Random], str] = _glued_grid) -> str:
+    """Crawler text; `table2` prints table 2 (the glued2019 family swaps in its own)."""
     stamp = f"{rng.randint(1, 3):02d}-{rng.randint(1, 28):02d} {rng.randint(8, 17):02d}:{rng.randint(0, 59):02d}"
     header = [
         f"标题: {report.title}",
@@ -571,7 +577,7 @@ def render_glued(report: Report, rng: random.Random) -> str:
         if block.kind == "title":
             continue
         if block.kind == "table" and block.grid:
-            body.append(" " + _glued_grid(block.grid, rng))
+            body.append(" " + (table2 if block.grid.name == "table2" else _glued_grid)(block.grid, rng))
         elif block.kind == "heading":
             body.append(rng.choice(["", " "]) + block.text + rng.choice(["", " "]))
         elif block.kind == "signature":
@@ -708,14 +714,16 @@ def _pdf_text_table4(pages: _Pages, grid: Grid, blank: str) -> None:
     _pdf_values(pages, [_cell_text(c, blank) for c in grid.rows[-1]])
 
 
-def render_pdf_text(report: Report, rng: random.Random) -> str:
+def render_pdf_text(report: Report, rng: random.Random,
+                    table2: Callable[[_Pages, Grid, str], None] = _pdf_text_table2) -> str:
+    """A PDF text dump; `table2` prints table 2 (the pdf_text_t2 family swaps in its own)."""
     blank = _blank_marker("pdf_text", rng)
     label_style = rng.choice([0, 0, 1])
     pages = _Pages(rng, capacity=rng.randint(30, 40))
     width = rng.randint(26, 32)
     for block in report.blocks:
         if block.kind == "table" and block.grid:
-            {"table2": _pdf_text_table2, "table4": _pdf_text_table4}.get(
+            {"table2": table2, "table4": _pdf_text_table4}.get(
                 block.grid.name, lambda p, g, b: _pdf_text_table3(p, g, b, label_style)
             )(pages, block.grid, blank)
             continue
@@ -998,6 +1006,494 @@ def render_pdf(report: Report, rng: random.Random) -> bytes:
 
 
 # ----------------------------------------------------------------------------------------------
+# layouts the reader still loses (LOST_FAMILIES): same report model, real files' damage
+
+
+@dataclass
+class _T2Group:
+    """One article block of table 2 as printed: its header words, row labels and value cells."""
+
+    article: str
+    info: str
+    headers: list[str]
+    labels: list[str]
+    cells: list[list[GridCell]]
+
+
+def _table2_groups(grid: Grid) -> list[_T2Group]:
+    """Table 2's grid cut into its article blocks (the grid has no row spans)."""
+    out: list[_T2Group] = []
+    rows = grid.rows
+    i = 0
+    while i < len(rows):
+        header = rows[i + 1]
+        j = i + 2
+        while j < len(rows) and rows[j][0].role == "label":
+            j += 1
+        data = rows[i + 2:j]
+        out.append(_T2Group(rows[i][0].text, header[0].text, [c.text for c in header[1:]],
+                            [r[0].text for r in data], [r[1:] for r in data]))
+        i = j
+    return out
+
+
+def _column_variants() -> dict[str, list[str]]:
+    """Table-2 column label → its printed variants (both templates), from the schema."""
+    out: dict[str, list[str]] = {}
+    for template in ("2019", "2021"):
+        for group in table2(template):
+            for col in group.columns:
+                out.setdefault(col.label, list(col.variants))
+    return out
+
+
+def _lost_blank(family: str, rng: random.Random) -> str:
+    """How a blank value cell prints in a lost family (a separate table: `_blank_marker`'s draws stay)."""
+    choices = {
+        "glued2019": [""],
+        "pdf_text_t2": ["-", "—", "/"],
+        "ocr_markdown": ["", "-", "—"],
+        "pdf_markdown": ["", "", "-"],
+    }[family]
+    return rng.choice(choices)
+
+
+# glued2019: the 2019 table 2 in crawler text: signed changes and amounts with units glued on
+
+
+def _glued2019_table2(grid: Grid, rng: random.Random) -> str:
+    """Table 2 glued: `行政许可12-310`, `政府集中采购3125.6万元`, header words in their variants."""
+    variants = _column_variants()
+    unit = rng.choice(["万元", "万元", "元"])
+    unit_glued = rng.random() < 0.75
+    plus = rng.random() < 0.2  # some bodies print a rise as +3
+    zero_amount = rng.choice(["0", "0", "0.00"])
+    fee_unit = rng.random() < 0.3
+    space = rng.choice([0.02, 0.06, 0.12])
+    parts: list[str] = []
+    for group in _table2_groups(grid):
+        parts += [group.article, group.info]
+        for head in group.headers:
+            head = rng.choice([head, head, *variants.get(head, [])])
+            if head == "采购总金额" and not unit_glued:
+                head += rng.choice([f"（{unit}）", f"（单位：{unit}）", ""])
+            parts.append(head)
+        for label, cells in zip(group.labels, group.cells, strict=True):
+            parts.append(label)
+            for cell in cells:
+                text, path = cell.text, cell.path or ""
+                if text and path.endswith(".change") and plus and not text.startswith("-") and text != "0":
+                    text = "+" + text
+                if text and path.endswith("centralized_procurement.amount"):
+                    text = (zero_amount if text == "0" else text) + (unit if unit_glued else "")
+                if text and path.endswith(".amount_wan_yuan") and fee_unit:
+                    text += "万元"
+                parts.append(text)
+    return "".join(p + (" " if rng.random() < space else "") for p in parts)
+
+
+def render_glued2019(report: Report, rng: random.Random) -> str:
+    return render_glued(report, rng, table2=_glued2019_table2)
+
+
+# pdf_text_t2: table 2 of a PDF text dump with labels and values in the orders extractors give
+
+
+def _pdf_text_t2_table2(pages: _Pages, grid: Grid, blank: str) -> None:
+    """Table 2 as extractors dump it from real PDFs.
+
+    Per report: labels of each block then its values column by column or row by row; or every
+    block's labels first (article headers between them) and all values after; the next block's
+    article header sometimes before this block's values; the 信息内容 header row split over two
+    lines (`信息 本年制发 …` / `内容 件数 …`); a page footer somewhere inside the table.
+    """
+    rng = pages.rng
+    groups = _table2_groups(grid)
+    labels_first = rng.random() < 0.35
+    row_major = rng.random() < 0.4
+    row_joined = rng.random() < 0.5  # a row's values on one line, space separated
+    lookahead = not labels_first and rng.random() < 0.5
+    header_style = rng.choice(["joined", "lines", "split", "two_rows"])
+    cut_labels = rng.random() < 0.4
+    lines: list[str] = []
+
+    def header(group: _T2Group) -> None:
+        if header_style == "joined":
+            lines.extend([group.info, " ".join(group.headers)])
+        elif header_style == "lines":
+            lines.extend([group.info, *group.headers])
+        elif header_style == "split":
+            lines.append(group.info)
+            for head in group.headers:
+                cut = rng.randint(2, len(head) - 2) if len(head) >= 4 else len(head)
+                lines.extend([head[:cut], head[cut:]] if head[cut:] else [head])
+        else:  # a two-line header row read line by line across all its cells
+            cuts = [min(len(h), rng.randint(2, 4)) for h in group.headers]
+            top = [group.info[:2], *(h[:k] for h, k in zip(group.headers, cuts, strict=True))]
+            bottom = [group.info[2:], *(h[k:] for h, k in zip(group.headers, cuts, strict=True) if h[k:])]
+            lines.extend([" ".join(top), " ".join(bottom)])
+
+    def labels(group: _T2Group) -> None:
+        for label in group.labels:
+            if cut_labels and len(label) >= 6 and rng.random() < 0.5:
+                cut = rng.randint(3, len(label) - 2)
+                lines.extend([label[:cut], label[cut:]])
+            else:
+                lines.append(label)
+
+    def values(group: _T2Group) -> None:
+        table = [[_cell_text(c, blank) for c in cells] for cells in group.cells]
+        if row_major and row_joined:
+            lines.extend(" ".join(row) for row in table)
+        elif row_major:
+            lines.extend(v for row in table for v in row)
+        else:
+            lines.extend(row[col] for col in range(len(group.headers)) for row in table)
+
+    for k, group in enumerate(groups):
+        if not (lookahead and k):  # with lookahead the article was printed before the last values
+            lines.append(group.article)
+        header(group)
+        labels(group)
+        if not labels_first:
+            if lookahead and k + 1 < len(groups):
+                lines.append(groups[k + 1].article)
+            values(group)
+    if labels_first:
+        for group in groups:
+            values(group)
+    footer_at = rng.randint(1, len(lines) - 1)
+    pages.ensure(3)
+    for i, line in enumerate(lines):
+        if i == footer_at:
+            pages.break_page()
+        for part in line.split("\n"):
+            if rng.random() < 0.3 and part and part[0].isdigit():
+                pages.emit_tight(part)
+            else:
+                pages.emit(part, 0.5)
+
+
+def render_pdf_text_t2(report: Report, rng: random.Random) -> str:
+    return render_pdf_text(report, rng, table2=_pdf_text_t2_table2)
+
+
+# ocr_markdown: pipe tables from OCR
+
+
+# The look-alikes OCR confuses most in these labels first; the rest only where none of those occurs.
+_OCR_LOOKALIKES = {"予": "子", "已": "己", "己": "已", "未": "末", "人": "入", "理": "埋", "开": "幵", "项": "顼"}
+_OCR_COMMON = "予已己未"
+
+
+def _ocr_misspell(text: str, rng: random.Random) -> str:
+    """One character swapped for a look-alike, as OCR does (予→子, 己→已, 未→末 …)."""
+    spots = [i for i, ch in enumerate(text) if ch in _OCR_COMMON]
+    spots = spots or [i for i, ch in enumerate(text) if ch in _OCR_LOOKALIKES]
+    if not spots:
+        return text
+    i = rng.choice(spots)
+    return text[:i] + _OCR_LOOKALIKES[text[i]] + text[i + 1:]
+
+
+def _ocr_placeholder(rng: random.Random) -> list[str]:
+    """An empty table OCR emits for a ruled box with nothing legible in it."""
+    ncols = rng.randint(2, 4)
+    rows = rng.randint(1, 3)
+    filler = rng.choice(["-", "-", " "])
+    return ["", _pipe(["-"] * ncols), _sep(ncols), *(_pipe([filler] * ncols) for _ in range(rows)), ""]
+
+
+def _table3_body(grid: Grid) -> list[tuple[str, str, list[GridCell]]]:
+    """Table 3's printed rows as (row key, label text, value cells)."""
+    out = []
+    for slots in grid.matrix()[grid.header_rows:]:
+        cells = [cell for cell, _, _ in slots[grid.label_cols:]]
+        label = next(cell.text for cell, dr, dc in slots[: grid.label_cols] if cell.role == "label")
+        key = (cells[0].path or "").split(".")[1]
+        out.append((key, label, cells))
+    return out
+
+
+def _ocr_table2(grid: Grid, rng: random.Random, blank: str, misspelt: set[str]) -> list[str]:
+    """Table 2 as one pipe table; merged cells repeated or left empty."""
+    repeat = rng.random() < 0.5
+    rows: list[list[str]] = []
+    for row in grid.rows:
+        cells: list[str] = []
+        for cell in row:
+            text = _cell_text(cell, blank)
+            if cell.role == "label" and text in misspelt:
+                text = _ocr_misspell(text, rng)
+            fill = text if repeat and cell.role != "value" else ""
+            cells += [text] + [fill] * (cell.colspan - 1)
+        rows.append(cells)
+    return [_pipe(rows[0]), _sep(grid.ncols), *(_pipe(r) for r in rows[1:])]
+
+
+def _data_header(first: str, rng: random.Random) -> list[str]:
+    """数据1 … 数据6 and the total as 数据7 or 总计, under a first cell such as 项目."""
+    last = rng.choice(["数据7", "总计"])
+    return [first, *(f"数据{k}" for k in range(1, 7)), last]
+
+
+def _ocr_table3(grid: Grid, rng: random.Random, blank: str, misspelt: set[str],
+                placeholder_at: int) -> list[str]:
+    """Table 3 in small tables: the top rows, one per result group, the totals; 数据n headers."""
+    by_key = {r.key: r for r in table3_rows()}
+    applicant = [c.label for c in table3_columns()]
+    top_group = by_key[table3_result_rows()[0]].group or ""
+    body = _table3_body(grid)
+    tables: list[tuple[str | None, list[tuple[str, str, list[GridCell]]]]] = []
+    for key, label, cells in body:
+        row = by_key[key]
+        group = row.group if row.group and row.group != top_group else None
+        if key in ("total", "carried_forward") and rng.random() < 0.5 and tables[-1][0]:
+            group = tables[-1][0]  # the closing rows stay in the last group's table
+        elif key in ("total", "carried_forward"):
+            group = "end"
+        if not tables or tables[-1][0] != group:
+            tables.append((group, []))
+        tables[-1][1].append((key, label, cells))
+    firsts = {sum(len(rows) for _, rows in tables[:t]) for t in range(len(tables))}
+    wrong_at = rng.choice([i for i in range(len(body) - 4, len(body)) if i not in firsts])
+    wrong = rng.choice([
+        ["信息内容", "本年制发件数", "本年废止件数", "现行有效件数", "", "", "", ""],
+        ["", *[c.label for c in table4_columns()], "结果维持", "结果纠正"],
+        _data_header("", rng),
+    ])
+    top_style = rng.choice(["row", "prefix", "none"])
+    out: list[str] = []
+    seen = 0
+    for t, (group, rows) in enumerate(tables):
+        if t == placeholder_at:
+            out += _ocr_placeholder(rng)
+        first = rng.choice(["项目", "", "信息内容"])
+        title = None
+        if group not in (None, "end") and rng.random() < 0.5:
+            first = group
+        elif group not in (None, "end"):
+            title = group if rng.random() < 0.6 else None
+        header = _data_header(first, rng) if t == 0 or rng.random() < 0.7 else [first, *applicant]
+        out += [""] + ([title, ""] if title else []) + [_pipe(header), _sep(len(header))]
+        for key, label, cells in rows:
+            if seen == wrong_at:
+                out.append(_pipe(wrong))
+                if rng.random() < 0.5:
+                    out.append(_sep(len(wrong)))
+            seen += 1
+            if label in misspelt:
+                label = _ocr_misspell(label, rng)
+            if key == table3_result_rows()[0] and top_style == "row":
+                out.append(_pipe([top_group] + [""] * 7))
+            elif key == table3_result_rows()[0] and top_style == "prefix":
+                label = top_group + label
+            out.append(_pipe([label, *(_cell_text(c, blank) for c in cells)]))
+    return out + [""]
+
+
+def _ocr_table4(grid: Grid, rng: random.Random, blank: str, placeholder_at: int) -> list[str]:
+    """Table 4 as three small tables (行政复议 / 未经复议直接起诉 / 复议后起诉): header row, value row."""
+    columns = [c.label for c in table4_columns()]
+    values = [_cell_text(c, blank) for c in grid.rows[-1]]
+    style = rng.choice(["plain", "bold", "heading"])
+    out: list[str] = []
+    for k, group in enumerate(table4_groups()):
+        if k == placeholder_at:
+            out += _ocr_placeholder(rng)
+        title = group.label if k != 1 or rng.random() < 0.5 else "行政诉讼 " + group.label
+        title = {"plain": title, "bold": f"**{title}**", "heading": f"### {title}"}[style]
+        out += ["", title, "", _pipe(columns), _sep(5), _pipe(values[5 * k:5 * k + 5])]
+    return out + [""]
+
+
+def render_ocr_markdown(report: Report, rng: random.Random) -> str:
+    blank = _lost_blank("ocr_markdown", rng)
+    width = rng.randint(30, 40)
+    labels = [
+        cell.text for block in report.blocks if block.grid and block.grid.name != "table4"
+        for row in block.grid.rows for cell in row
+        if cell.role == "label" and any(ch in _OCR_LOOKALIKES for ch in cell.text)
+    ]
+    misspelt = set(rng.sample(labels, min(len(labels), rng.randint(2, 4))))
+    # where the placeholder tables go: before table 2, inside table 3, inside table 4 (≥ 1)
+    spots = rng.sample(["t2", "t3", "t4"], rng.randint(1, 2))
+    out: list[str] = []
+    for block in report.blocks:
+        if block.kind == "table" and block.grid:
+            name = block.grid.name
+            if name == "table2":
+                out += _ocr_placeholder(rng) if "t2" in spots else [""]
+                out += _ocr_table2(block.grid, rng, blank, misspelt) + [""]
+            elif name == "table3":
+                at = rng.randint(1, 4) if "t3" in spots else -1
+                out += _ocr_table3(block.grid, rng, blank, misspelt, at)
+            else:
+                out += _ocr_table4(block.grid, rng, blank, rng.randint(0, 2) if "t4" in spots else -1)
+        elif block.kind == "title":
+            out += ["# " + block.text, ""]
+        elif block.kind == "heading":
+            out += [("## " if rng.random() < 0.6 else "") + block.text, ""]
+        elif block.kind == "signature":
+            out += ["", *block.text.split("\n")]
+        else:
+            out += [*wrap(block.text, width), ""]
+    return "\n".join(out) + "\n"
+
+
+# pdf_markdown: PDF-to-markdown with cells lost to loose text
+
+
+def _loose_value(cell: GridCell, text: str, rng: random.Random) -> str:
+    """A value that fell out of its row: `55`, or with the note its cell carried."""
+    value = cell.text
+    if value.isdigit() and int(value) > 0 and (cell.path or "").endswith(("in_force", "total_published")):
+        n = rng.randint(0, int(value))
+        return rng.choice([text, f"{text}（含自然失效 {n} 件）", f"{text}（含自然失效{n}件）"])
+    return text
+
+
+def _pdfmd_table2(grid: Grid, rng: random.Random, blank: str) -> list[str]:
+    """Article blocks as loose text or pipe tables; rows whose last value lands on the next line."""
+    groups = _table2_groups(grid)
+    late_first = rng.random() < 0.4  # block (一)'s pipe table printed after the other blocks
+    loose_share = rng.choice([0.3, 0.6, 1.0])
+    out: list[str] = []
+    held: list[str] = []
+    for k, group in enumerate(groups):
+        out.append(group.article)
+        table = [[_cell_text(c, blank) for c in cells] for cells in group.cells]
+        if k == 0 or rng.random() < 0.3:
+            lines = ["## 表二：主动公开政府信息情况"] if k == 0 else []
+            header = [group.info, *group.headers]
+            lines += [_pipe(header), _sep(len(header))]
+            forced = rng.randrange(len(table)) if k == 0 else -1
+            for r, (row, cells) in enumerate(zip(table, group.cells, strict=True)):
+                if len(row) > 1 and (r == forced or rng.random() < loose_share):
+                    lines.append(_pipe([group.labels[r], *row[:-1]]))
+                    lines.append(_loose_value(cells[-1], row[-1], rng))
+                else:
+                    lines.append(_pipe([group.labels[r], *row]))
+            if k == 0 and late_first:
+                held = ["", *lines, ""]
+            else:
+                out += ["", *lines, ""]
+        else:
+            out.append(group.info + "".join(group.headers))
+            out += [f"{label} {' '.join(row)}" for label, row in zip(group.labels, table, strict=True)]
+    return out + held
+
+
+def _pdfmd_table3(grid: Grid, rng: random.Random, blank: str, label_style: int) -> list[str]:
+    """Table 3 as PDF-to-markdown breaks it.
+
+    Nine-cell rows (group label, sub-row label, seven values), labels cut across lines (the rest
+    starts the next line, or the first half ends the previous row), group labels drifting out as
+    loose text, header cells split (`商业企` / `业`), value-only rows under loose labels, a page
+    footer inside.
+    """
+    columns = [c.label for c in table3_columns()]
+    legal = columns[1:-1]
+    cuts = [max(1, min(len(t) - 1, rng.randint(2, 4))) for t in legal]
+    heads = [t[:k] for t, k in zip(legal, cuts, strict=True)]
+    tails = [t[k:] for t, k in zip(legal, cuts, strict=True)]
+    note = grid.rows[0][0].text
+    half = len(note) // 2
+    out = [
+        grid.rows[0][1].text,
+        note[:half] + grid.rows[1][1].text,
+        note[half:],
+        columns[0] + columns[-1],
+        "".join(heads[:-1]),
+        heads[-1] + tails[-1],
+        "",
+        "## 表三：收到和处理政府信息公开申请情况",
+    ]
+    header = tails[:-1] + [""] * 5
+    out += [_pipe(header), _sep(len(header))]
+    trailing = rng.random() < 0.5
+    nine_share = rng.choice([0.4, 0.7, 1.0])
+    cut_share = rng.choice([0.2, 0.4])
+    body = grid.matrix()[grid.header_rows:]
+    footer_at = rng.randint(5, len(body) - 5)
+    first_nine = next(i for i, s in enumerate(body) if any(c.role == "group" and not dr for c, dr, _ in s))
+    pending: list[str] = []
+    prev_pipe = -1  # index in `out` of the previous row's pipe line
+    for i, slots in enumerate(body):
+        labels = [_renumber(cell.text, label_style) for cell, dr, dc in slots[: grid.label_cols]
+                  if not dr and not dc and cell.role == "label"]
+        groups = [cell.text for cell, dr, dc in slots[: grid.label_cols]
+                  if not dr and not dc and cell.role == "group"]
+        values = [_cell_text(cell, blank) for cell, _, _ in slots[grid.label_cols:]]
+        if i == footer_at:
+            out += ["", f"- {rng.randint(2, 4)} -", ""]
+            prev_pipe = -1
+        label = labels[0] if labels else ""
+        lead: list[str] = []
+        if groups and (i == first_nine or rng.random() < nine_share):
+            group = groups[-1]
+            k = rng.randint(2, len(group))
+            lead = [group[:k]]
+            pending += wrap(group[k:], rng.randint(2, 4)) if group[k:] else []
+        else:
+            for g in groups:
+                pending += wrap(g, rng.randint(3, 5))
+        after: list[str] = []
+        if len(label) > 10 and rng.random() < cut_share:
+            cut = rng.randint(5, len(label) - 3)
+            if prev_pipe >= 0 and rng.random() < 0.5:  # the first half ends the previous row
+                out[prev_pipe] = out[prev_pipe] + f" {label[:cut]} |"
+                label = label[cut:]
+            else:
+                label, after = label[:cut], [label[cut:]]
+        if pending and rng.random() < 0.5:
+            out += pending
+            pending = []
+        cells = [*lead, label, *values]
+        if trailing and not groups and not lead and label.startswith(("一", "二", "四")):
+            cells.append("")
+        out.append(_pipe(cells))
+        prev_pipe = len(out) - 1
+        if after:
+            out += after
+            prev_pipe = -1
+        if rng.random() < 0.12:
+            out.append(_sep(len(cells)))
+    return out + pending
+
+
+def render_pdf_markdown(report: Report, rng: random.Random) -> str:
+    blank = _lost_blank("pdf_markdown", rng)
+    label_style = rng.choice([0, 0, 1])
+    width = rng.randint(28, 32)
+    out: list[str] = ["正文"] if rng.random() < 0.5 else []
+    for block in report.blocks:
+        if block.kind == "table" and block.grid:
+            name = block.grid.name
+            if name == "table2":
+                out += _pdfmd_table2(block.grid, rng, blank)
+            elif name == "table3":
+                out += _pdfmd_table3(block.grid, rng, blank, label_style)
+            else:
+                out += _md_table4(block.grid, rng, blank)
+        elif block.kind in ("title", "signature"):
+            out += block.text.split("\n")
+        elif block.kind == "heading":
+            out += ["", block.text]
+        else:
+            out += wrap(block.text, width)
+    return "\n".join(out) + "\n"
+
+
+_LOST_RENDERERS: dict[str, Callable[[Report, random.Random], str]] = {
+    "glued2019": render_glued2019,
+    "pdf_text_t2": render_pdf_text_t2,
+    "ocr_markdown": render_ocr_markdown,
+    "pdf_markdown": render_pdf_markdown,
+}
+
+
+# ----------------------------------------------------------------------------------------------
 # entry point
 
 _TEXT_RENDERERS: dict[str, Callable[[Report, random.Random], str]] = {
@@ -1008,19 +1504,21 @@ _TEXT_RENDERERS: dict[str, Callable[[Report, random.Random], str]] = {
     "pdf_text": render_pdf_text,
     "markdown": render_markdown,
 }
-_EXTENSIONS = {"html": "html", "docx": "docx", "pdf": "pdf"}
+_EXTENSIONS = {"html": "html", "docx": "docx", "pdf": "pdf", "ocr_markdown": "md"}
 
 
 def render(values: Values, template: str, family: str, *, seed: int) -> tuple[bytes, str]:
     """The report printed in `family`: (file bytes, a neutral file name with the right extension)."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; one of {FAMILIES}")
+    if family not in FAMILIES + LOST_FAMILIES:
+        raise ValueError(f"unknown family {family!r}; one of {FAMILIES + LOST_FAMILIES}")
     rng = random.Random(f"{family}:{seed}")
     report = build_report(values, template, rng)
     if family == "docx":
         data = render_docx(report, rng)
     elif family == "pdf":
         data = render_pdf(report, rng)
+    elif family in _LOST_RENDERERS:
+        data = _LOST_RENDERERS[family](report, rng).encode("utf-8")
     else:
         data = _TEXT_RENDERERS[family](report, rng).encode("utf-8")
     digest = hashlib.sha256(f"{family}:{seed}:{template}".encode()).hexdigest()[:12]
