@@ -35,6 +35,8 @@ LOW_DOUBTS = frozenset({
     "several_numbers_in_cell",
     "cell_token_too_long",
     "extra_or_broken_number",
+    "row_values_missing",
+    "block_count_mismatch",
 })
 # Doubts that lower a value to medium when nothing else argues.
 MEDIUM_DOUBTS = frozenset({"fuzzy_label", "not_stated", "ocr_letter", "thousands_separator",

@@ -351,7 +351,8 @@ def solve(fixed: Assignment, choices: Sequence[Choice], check: Check) -> Solutio
     for s in sizes:
         total *= s
     truncated = False
-    holding: list[tuple[int, ...]] = []
+    first_holding: tuple[int, ...] | None = None
+    holding_values: dict[str, set[int | float | None]] = {}  # path → every value a holding reading gives
     best: tuple[int, tuple[int, ...]] | None = None
     combos: Iterator[tuple[int, ...]] = itertools.product(*(range(s) for s in sizes))
     if total > TABLE_STEP_BUDGET:
@@ -363,34 +364,29 @@ def solve(fixed: Assignment, choices: Sequence[Choice], check: Check) -> Solutio
             assignment.update(choice.options[k])
         failed, _unknown = check(assignment)
         if failed == 0:
-            holding.append(combo)
-            if len(holding) > 50:
-                break
+            # Every holding reading counts, however many: a cap here would hide an ambiguity.
+            first_holding = first_holding or combo
+            for choice, k in zip(choices, combo, strict=True):
+                for path, (v, _) in choice.options[k].items():
+                    holding_values.setdefault(path, set()).add(v)
         if best is None or failed < best[0]:
             best = (failed, combo)
-    picked = holding[0] if holding else (best[1] if best else tuple(0 for _ in sizes))
+    picked = first_holding or (best[1] if best else tuple(0 for _ in sizes))
     assignment = dict(fixed)
     for choice, k in zip(choices, picked, strict=True):
         assignment.update(choice.options[k])
     ambiguous: dict[str, list[int | float | None]] = {}
-    pool = holding if holding else [picked]
-    if not holding:
+    if first_holding is None:
         # No reading satisfies the rules: every option of every choice stays in doubt.
+        holding_values = {}
         for choice in choices:
             for opt in choice.options:
                 for path, (v, _) in opt.items():
-                    if v != assignment[path][0]:
-                        ambiguous.setdefault(path, [])
-                        if v not in ambiguous[path]:
-                            ambiguous[path].append(v)
-    else:
-        for combo in pool[1:]:
-            for choice, k in zip(choices, combo, strict=True):
-                for path, (v, _) in choice.options[k].items():
-                    if v != assignment[path][0]:
-                        ambiguous.setdefault(path, [])
-                        if v not in ambiguous[path]:
-                            ambiguous[path].append(v)
-    return Solution(assignment, bool(holding), ambiguous, truncated)
+                    holding_values.setdefault(path, set()).add(v)
+    for path, seen in holding_values.items():
+        others = [v for v in seen if v != assignment[path][0]]
+        if others:
+            ambiguous[path] = sorted(others, key=lambda x: (x is None, x or 0))
+    return Solution(assignment, first_holding is not None, ambiguous, truncated)
 
 

@@ -156,6 +156,30 @@ def mark_repairs(readings: dict[str, Reading], slots: Sequence[Slot]) -> list[Fi
     return findings
 
 
+def missing_rows(
+    readings: dict[str, Reading], prefix: str, keys: Sequence[str], columns: Sequence[str],
+    labels: dict[str, Label],
+) -> list[Finding]:
+    """A template row whose label was not found, or whose values are all absent (not printed blank:
+    absent), is a lost row: one finding for the row, and its cells are `low`."""
+    out: list[Finding] = []
+    for key in keys:
+        paths = [f"{prefix}.{key}.{c}" for c in columns]
+        cells = [readings.get(p) for p in paths]
+        if all(r is None for r in cells):
+            why = "表格中未找到该行"
+        elif all(r is None or (r.value is None and r.span is None) for r in cells):
+            why = "该行的数值缺失"
+            for p, r in zip(paths, cells, strict=True):
+                if r is not None:
+                    readings[p] = r.model_copy(update={"doubts": sorted({*r.doubts, "row_values_missing"})})
+        else:
+            continue
+        out.append(Finding(kind="missing_row", path=f"{prefix}.{key}",
+                           message=f"{why}：{labels[key].label}"))
+    return out
+
+
 def _all_slots(raws: Sequence[RawRow]) -> list[Slot]:
     return [s for raw in raws for s in (*raw.slots, *raw.leading_blanks, *raw.trailing_blanks)]
 
@@ -284,6 +308,8 @@ def read_table3(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
     blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
     findings = mark_repairs(readings, _all_slots(cut))
     findings += _blank_findings(readings, blanks) + _extra_findings("applications", rows)
+    expected = [k for k in value_rows if not (derive_other and k == "other_total")]
+    findings += missing_rows(readings, "applications", expected, columns, {lab.key: lab for lab in labels})
     return SectionReading(
         section="applications", found=bool(anchors), readings=readings, findings=findings,
         span=region,
@@ -327,26 +353,18 @@ def _table3_segments(
             continue
         # Column-major block: labels with no values, then all their values after the last one.
         k = len(raw.slots)
-        if k > n and k % n == 0:
-            m = k // n
-            block = _column_major_block(raws, i, m, value_rows)
-            if block is not None:
-                layout = "column_major"
-                keys = [b.key for b, _ in block]
-                options: list[Assignment] = []
-                for column_major, order in itertools.product((True, False), _column_orders(n)):
-                    grid = _grid(raw.slots, m, n, column_major=column_major)
-                    opt: Assignment = {}
-                    for key, cells in zip(keys, grid, strict=True):
-                        opt.update(_row_assignment(f"applications.{key}", columns,
-                                                   [cells[order.index(j)] for j in range(n)]))
-                    if all(opt != o for o in options):
-                        options.append(opt)
-                for key, (b, _) in zip(keys, block, strict=True):
-                    rows[key] = RowRead(key, RowOptions([], doubts=["column_major_layout"]), (b.start, b.end))
+        block = _column_major_block(raws, i, value_rows) if k > n else None
+        if block is not None:
+            layout = "column_major"
+            keys = [b.key for b, _ in block]
+            options, block_doubts = _block_options(raw.slots, keys, n, columns)
+            for key, (b, _) in zip(keys, block, strict=True):
+                rows[key] = RowRead(key, RowOptions([], doubts=["column_major_layout", *block_doubts]),
+                                    (b.start, b.end))
+            if options:
                 choices.append(Choice(name="block:" + keys[0], options=options))
-                i += 1
-                continue
+            i += 1
+            continue
         opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n, groups=groups)
         rows[a.key] = RowRead(a.key, opts, (a.start, a.end))
         if a.fuzzy:
@@ -364,20 +382,55 @@ def _table3_segments(
 
 
 def _column_major_block(
-    raws: list[tuple[Anchor, RawRow]], i: int, m: int, value_rows: list[str]
+    raws: list[tuple[Anchor, RawRow]], i: int, value_rows: list[str]
 ) -> list[tuple[Anchor, RawRow]] | None:
-    """The m value rows whose labels precede row i with no values of their own (headers such as
-    （六）其他处理 above printed sub-rows are passed over), or None when the labels do not fit."""
-    block: list[tuple[Anchor, RawRow]] = []
-    j = i
-    while j >= 0 and len(block) < m:
-        anchor, raw = raws[j]
-        if j != i and raw.slots:
-            return None
-        if anchor.key in value_rows:
-            block.insert(0, (anchor, raw))
+    """The value rows whose labels precede row i with no values of their own, and row i (headers
+    such as （六）其他处理 above printed sub-rows are passed over); None when no label precedes."""
+    block: list[tuple[Anchor, RawRow]] = [raws[i]]
+    j = i - 1
+    while j >= 0 and not raws[j][1].slots:
+        if raws[j][0].key in value_rows:
+            block.insert(0, raws[j])
         j -= 1
-    return block if len(block) == m else None
+    return block if len(block) >= 2 else None
+
+
+MAX_BLOCK_OPTIONS = 1000
+
+
+def _block_options(
+    slots: Sequence[Slot], keys: list[str], n: int, columns: list[str]
+) -> tuple[list[Assignment], list[str]]:
+    """Every way a column-by-column dump may place its values under the block's labels.
+
+    When the values fill every labelled row, only the reading order is in question. When whole
+    rows' values are missing (a row printed blank keeps its label), every choice of the missing
+    rows is a candidate and the rules choose; when the count fits no whole number of rows, no
+    placement can be trusted and the block's cells stay unread (`low`).
+    """
+    m, k = len(keys), len(slots)
+    short = m * n - k
+    if short < 0 or short % n:
+        return [], ["block_count_mismatch"]
+    missing_sets = itertools.combinations(range(m), short // n)
+    options: list[Assignment] = []
+    truncated = False
+    for missing in missing_sets:
+        present = [r for r in range(m) if r not in missing]
+        for column_major, order in itertools.product((True, False), _column_orders(n)):
+            grid = _grid(slots, len(present), n, column_major=column_major)
+            opt: Assignment = {}
+            for r, key in enumerate(keys):
+                cells = grid[present.index(r)] if r in present else [(None, None)] * n
+                opt.update(_row_assignment(f"applications.{key}", columns,
+                                           [cells[order.index(j)] for j in range(n)]))
+            if all(opt != o for o in options):
+                options.append(opt)
+        if len(options) >= MAX_BLOCK_OPTIONS:
+            truncated = True
+            break
+    doubts = ["rows_missing_from_dump"] if short else []
+    return options, doubts + (["table_search_truncated"] if truncated else [])
 
 
 def _column_orders(n: int) -> list[list[int]]:
@@ -627,6 +680,9 @@ def read_table2(text: str, region: Span, template: str, grid_cells: frozenset[in
         handled.add(key)
     findings += mark_repairs(readings, _all_slots([raw for _, raw in raws]))
     findings += _blank_findings(readings, blanks)
+    for g in groups:
+        findings += missing_rows(readings, "active_disclosure", [r.key for r in g.rows],
+                                 [c.key for c in g.columns], {r.key: r for r in g.rows})
     return SectionReading(section="active_disclosure", found=bool(hits), readings=readings,
                           findings=findings, span=region, facts={"template": template})
 
