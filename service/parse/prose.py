@@ -22,6 +22,7 @@ from typing import Any
 
 from service.document import Span
 from service.errors import NianbaoError
+from service.parse.divisions import Placement, place
 from service.readings import Reading, SectionReading
 from service.templates import SCHEMAS_DIR, table3_rows, table4_groups
 
@@ -31,8 +32,13 @@ CLAUSE_END = ",。;:!?\x00"
 # One clause, no digits / one clause: the room a pattern may leave between its key words.
 NOT_DIGIT = r"[^,。;:!?、\x00\d]"
 IN_CLAUSE = r"[^,。;:!?\x00]"
-NUM = r"(?<![\d.])(?P<n>\d{1,7})(?![\d.])"
-TOTAL_WORDS = r"(?:共计|总计|合计|累计|共|计|为|达到|达|有)*"
+CN_COUNT = "〇零一二两三四五六七八九十百千万"
+# A count: plain digits, digits with thousands separators (2,645), or Chinese numerals (十二).
+NUM = (
+    rf"(?<![\d.{CN_COUNT}第])(?<!\d,)(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d{{1,7}}|[{CN_COUNT}]{{1,8}})"
+    rf"(?![\d.{CN_COUNT}]|,\d{{3}})"
+)
+TOTAL_WORDS = r"(?:共计|总计|合计|累计|共|计|为|达到|达|有|:)*"
 
 NARRATIVE_PATHS = (
     "narrative.active_disclosure_total",
@@ -42,7 +48,8 @@ NARRATIVE_PATHS = (
     "narrative.cppcc_proposals",
     "narrative.information_fees_collected",
 )
-META_PATHS = ("meta.issuer", "meta.report_year", "meta.published_on")
+DIVISION_PATHS = ("meta.division_code", "meta.division_name")
+META_PATHS = ("meta.issuer", "meta.report_year", "meta.published_on", *DIVISION_PATHS)
 
 
 class InvalidProseInput(NianbaoError):
@@ -103,12 +110,40 @@ def build_view(text: str, table_spans: Iterable[tuple[int, int]]) -> ProseView:
 
 @dataclass(frozen=True)
 class Hit:
-    """One explicit statement: the value, where it was read, the phrase, and whether it is a part."""
+    """One explicit statement: the value, where it was read, the phrase, and whether it is a part.
+
+    `clean` is False for a count that had to be put together (digits broken by a line break,
+    thousands separators): read, but not support for itself.
+    """
 
     value: int | bool
     span: Span
     quote: Span
     qualified: bool = False
+    clean: bool = True
+
+
+CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+
+
+def count_value(printed: str) -> int | None:
+    """2645, 2,645, 十二, 两千零五 → the count; None for what is not one."""
+    digits = printed.replace(",", "")
+    if digits.isdigit():
+        return int(digits)
+    total, section, current = 0, 0, None
+    for ch in printed:
+        if ch in CN_DIGITS or ch == "两":
+            current = 2 if ch == "两" else CN_DIGITS[ch]
+        elif ch in CN_UNITS:
+            section += (1 if current is None else current) * CN_UNITS[ch]
+            current = None
+        elif ch == "万":
+            total += (section + (current or 0)) * 10000
+            section, current = 0, None
+        else:
+            return None
+    return total + section + (current or 0)
 
 
 def _clause_start(view: ProseView, pos: int) -> int:
@@ -118,9 +153,14 @@ def _clause_start(view: ProseView, pos: int) -> int:
     return i + 1
 
 
+PART_CONTEXT = 30
+
+
 def _is_part(view: ProseView, match_start: int, value_start: int, words: Iterable[str]) -> bool:
-    """A count stated for one channel (通过网站…, 其中…) is a part, not the whole."""
-    context = view.compact[_clause_start(view, match_start) : value_start]
+    """A count stated for one channel (通过网站…, 其中…) is a part, not the whole. Only the clause
+    close before it counts: glued crawler text has no punctuation to end a clause."""
+    start = max(_clause_start(view, match_start), value_start - PART_CONTEXT)
+    context = view.compact[start:value_start]
     return any(w in context for w in words)
 
 
@@ -144,10 +184,16 @@ def number_hits(
                 continue
             s, e = m.span("n")
             span = view.span(s, e)
-            if view.original[span[0] : span[1]] != m.group("n"):
-                continue  # digits broken by a space or a line: not a clean statement
+            printed = view.original[span[0] : span[1]]
+            value = count_value(m.group("n"))
+            if value is None:
+                continue
+            broken = printed != m.group("n")
+            if broken and not (printed.isascii() and "\n" in printed):
+                continue  # digits apart by spaces alone: two numbers as often as one
             part = _is_part(view, m.start(), s, words)
-            hits.append(Hit(int(m.group("n")), span, view.span(*m.span()), part))
+            clean = not broken and "," not in printed
+            hits.append(Hit(value, span, view.span(*m.span()), part, clean))
     return _in_text_order(hits)
 
 
@@ -175,8 +221,10 @@ def _in_text_order(hits: list[Hit]) -> list[Hit]:
     return out
 
 
-def choose(path: str, hits: list[Hit]) -> Reading:
-    """One reading from the statements: a whole beats its parts; parts alone are not a total."""
+def choose(path: str, hits: list[Hit], view: ProseView | None = None) -> Reading:
+    """One reading from the statements: a whole beats its parts; parts alone are not a total;
+    wholes that disagree are a doubt; the same value stated in two different sentences is
+    evidence (a count put together from broken digits does not vouch for itself)."""
     whole = [h for h in hits if not h.qualified]
     pool = whole or hits
     values: list[int | bool] = []
@@ -187,30 +235,30 @@ def choose(path: str, hits: list[Hit]) -> Reading:
         return Reading(path=path, value=None, source="text")
     first = pool[0]
     if len(values) == 1:
-        return Reading(path=path, value=first.value, source="text", span=first.span)
+        evidence = ["second_statement_agrees"] if view and _stated_twice(view, pool) else []
+        return Reading(path=path, value=first.value, source="text", span=first.span,
+                       evidence=evidence)
     if not whole:
-        return Reading(
-            path=path,
-            value=None,
-            source="text",
-            doubts=["only partial counts are stated, no total / 仅有分项数字，未写明总数"],
-            alternatives=values,
-        )
-    return Reading(
-        path=path,
-        value=first.value,
-        source="text",
-        span=first.span,
-        doubts=[f"the text states different values {values} / 正文前后数字不一致"],
-        alternatives=values[1:],
-    )
+        return Reading(path=path, value=None, source="text", doubts=["only_partial_counts"],
+                       alternatives=values)
+    return Reading(path=path, value=first.value, source="text", span=first.span,
+                   doubts=["several_statements_disagree"], alternatives=values[1:])
+
+
+def _stated_twice(view: ProseView, hits: list[Hit]) -> bool:
+    """Two clean statements in two different sentences (a page printed twice is one statement)."""
+    sentences = {sentence_of(view, h.quote[0]) for h in hits if h.clean}
+    return len(sentences) >= 2
 
 
 # --------------------------------------------------------------------------- narrative figures
 
 ACTIVE_TOTAL = [
     rf"(?P<verb>主动公开|公开发布|发布|公开)(?P<mid>{NOT_DIGIT}{{0,14}}?)(?P<obj>政府信息|信息)"
-    rf"(?:数量|总数|总量|数)?{TOTAL_WORDS}{NUM}余?(?:条|件|篇)"
+    rf"(?:数量|总数|总量|数)?{TOTAL_WORDS}{NUM}余?(?:条|件|篇)",
+    # 主动公开各类政府信息: the count before the object (主动公开 2645 条政府信息)
+    rf"(?P<verb>主动公开)(?P<mid>(?:各类|各级|各项)?){TOTAL_WORDS}{NUM}余?(?:条|件|篇)"
+    r"(?:各类)?(?P<obj>政府信息|信息)",
 ]
 ACTIVE_REJECT = r"申请|解读|建议|提案|增加|减少|增长|下降|新闻|动态|(?<!各)类"
 # Another channel's count in the same sentence (通过微信公众号发布信息260条).
@@ -236,6 +284,7 @@ NONE_ANSWER = (
 APP_VERB = r"(?:收到|受理|接收|接到|新收|收悉)"
 APP_OBJECT = (
     r"(?:政府信息公开申请|信息公开申请|依申请公开申请|依申请公开件|依申请公开|公开申请|申请)"
+    r"(?:事项|件|类)?"
 )
 APP_REJECT = r"复议|诉讼|信访|咨询|投诉|建议|提案|举报|结转|上年|人大|政协|因"
 APPLICATIONS = [
@@ -329,23 +378,55 @@ def read_narrative(view: ProseView) -> tuple[dict[str, Reading], dict[str, list[
         view, cppcc_nones, 0, reject=NONE_REJECT
     )
     hits["narrative.information_fees_collected"] = fee_hits(view)
-    readings = {path: choose(path, _in_text_order(hits[path])) for path in NARRATIVE_PATHS}
+    readings = {path: choose(path, _in_text_order(hits[path]), view) for path in NARRATIVE_PATHS}
     if active and all(h.qualified for h in active) and other_pieces(view, active):
         path = "narrative.active_disclosure_total"
         readings[path] = Reading(
             path=path,
             value=None,
             source="text",
-            doubts=["only per-channel counts are stated, no total / 仅有分渠道数字，未写明总数"],
+            doubts=["only_partial_counts"],
             alternatives=sorted({h.value for h in active}),
         )
+    for path, reading in readings.items():
+        if reading.value is None and not reading.doubts:
+            near = numbers_near_keywords(view, path)
+            if near:
+                readings[path] = reading.model_copy(
+                    update={"doubts": ["keyword_sentence_unread"], "alternatives": near})
     return readings, hits
+
+
+def numbers_near_keywords(view: ProseView, path: str) -> list[int]:
+    """Counts printed right after a field's keyword in the same sentence (schemas/prose.json
+    `unread_keywords`): the text may state the figure in a way no pattern reads. Words right
+    before the keyword (`reject_before`: 上年结转…申请) or between it and the count (`reject`)
+    make it another quantity."""
+    spec = phrases()["unread_keywords"].get(path)
+    if not spec:
+        return []
+    unit = spec["units"]
+    found: list[int] = []
+    for keyword in spec["keywords"]:
+        for k in re.finditer(re.escape(keyword), view.compact):
+            lead = view.compact[max(_clause_start(view, k.start()), k.start() - 8) : k.start()]
+            if any(w in lead for w in spec.get("reject_before", ())):
+                continue
+            window = re.split(r"[。;\x00]", view.compact[k.end() : k.end() + spec["window"]])[0]
+            for m in re.finditer(rf"{NUM}余?\(?[{unit}]", window):
+                between = window[: m.start()]
+                if any(w in between for w in spec["reject"]):
+                    break
+                value = count_value(m.group("n"))
+                if value is not None and value not in found:
+                    found.append(value)
+    return found
 
 
 def _active_ok(view: ProseView, hit: Hit) -> bool:
     """信息 alone counts only after 主动公开; 依申请公开 is not active disclosure."""
     phrase = re.sub(r"\s", "", view.original[hit.quote[0] : hit.quote[1]])
-    m = re.match(ACTIVE_TOTAL[0], phrase)
+    m = re.match(ACTIVE_TOTAL[0], phrase) or re.match(ACTIVE_TOTAL[1], phrase)
     if m is None:
         return False
     if m.group("obj") == "信息" and "主动公开" not in m.group("verb") + m.group("mid"):
@@ -371,7 +452,7 @@ def other_pieces(view: ProseView, hits: list[Hit]) -> bool:
     values = {h.value for h in hits}
     for h in hits:
         for m in re.finditer(CHANNEL_PIECE, sentence_of(view, h.quote[0])):
-            if int(m.group("n")) not in values:
+            if count_value(m.group("n")) not in values:
                 return True
     return False
 
@@ -604,21 +685,39 @@ def _line_bounds(text: str, pos: int) -> tuple[int, int]:
     return start, len(text) if end < 0 else end
 
 
+# Browser print headers put the page title between a date/time and a URL: 静乐县人民政府门户网站 |
+# 2023年…报告, or 2023年…报告_静乐县人民政府网.
+TITLE_SEPARATOR = r"[|_\-—–·:]+"
+SITE_WORDS = r"(?:门户网站|政府网站|网站|网)"
+
+
 def _title_name(view: ProseView, m: re.Match[str]) -> tuple[str | None, Span | None]:
-    """The body a title names: between year and 政府信息公开, else before the year on its line,
-    else the line above when that line is only a body's name."""
+    """The body a title names: between year and 政府信息公开, else before the year on its line
+    (past a print header's separator), else after the title behind a separator, else the line
+    above when that line is only a body's name."""
     mid = m.group("mid")
     if mid and is_org_name(mid):
         return mid, view.span(*m.span("mid"))
     year_at = view.span(*m.span("year"))[0]
-    line_start, _ = _line_bounds(view.masked, year_at)
+    line_start, line_end = _line_bounds(view.masked, year_at)
     before = view.masked[line_start:year_at]
+    site = re.search(rf"{SITE_WORDS}?\s*{TITLE_SEPARATOR}\s*$", before)
+    if site:
+        before = before[: site.start()]
     run = re.search(rf"[{HAN}()\s]+$", before)
     if run and run.group().strip():
         name, offset = _clean_run(run.group())
         if name and is_org_name(name):
             start = line_start + run.start() + offset
             return name, _span_of(view.masked, start, name)
+    title_end = view.span(m.start(), m.end())[1]
+    tail = re.match(
+        rf"\s*{TITLE_SEPARATOR}\s*(?P<org>[{HAN}()]{{2,40}}?){SITE_WORDS}?(?![{HAN}()])",
+        view.masked[title_end:line_end],
+    )
+    if tail and is_org_name(tail.group("org")):
+        return tail.group("org"), (title_end + tail.start("org"), title_end + tail.end("org"))
+    if run and run.group().strip():
         return None, None
     previous = [(p, ln) for p, ln in _lines(view.masked[:line_start]) if ln.strip()]
     if previous:
@@ -626,7 +725,17 @@ def _title_name(view: ProseView, m: re.Match[str]) -> tuple[str | None, Span | N
         name = re.sub(r"\s", "", line)
         if is_org_name(name):
             return name, _span_of(view.masked, pos + len(line) - len(line.lstrip()), name)
+        header = re.fullmatch(PRINT_HEADER, line)
+        if header and is_org_name(header.group("org")):
+            return header.group("org"), (pos + header.start("org"), pos + header.end("org"))
     return None, None
+
+
+# A printed page's header line: date and time, the page title (a body's name), a URL, a counter.
+PRINT_HEADER = (
+    r"[\s\d/:.\-]*(?:[上下]午[\s\d:]*)?\s*"
+    rf"(?P<org>[{HAN}()]{{2,40}}?){SITE_WORDS}?[\s|_\-]*(?:https?://\S*)?[\s\d/]*"
+)
 
 
 JUNK_BEFORE_NAME = ("当前位置", "首页", "正文", "标题", "栏目", "年报", "公开", "位置")
@@ -666,17 +775,21 @@ def is_org_name(name: str) -> bool:
     return name.endswith(tuple(phrases()["org_suffixes"]))
 
 
-def read_report_year(view: ProseView, titles: list[Title]) -> Reading:
-    """The year the report covers: the title's, checked against the 统计期限."""
+def read_report_year(view: ProseView, titles: list[Title], signature: Signature) -> Reading:
+    """The year the report covers: the title's, checked against the 统计期限 and the 落款's year
+    (a report is signed in the year after the one it covers)."""
     stats = number_hits(view, STATS_YEAR, part_words=())
     path = "meta.report_year"
     if titles:
         t = titles[0]
-        doubts = []
+        doubts: list[str] = []
+        evidence: list[str] = []
         if stats and stats[0].value != t.year:
-            doubts.append(
-                f"title says {t.year}, statistics period {stats[0].value} / 标题年度与统计期限不一致"
-            )
+            doubts.append("statistics_year_differs")
+        elif stats:
+            evidence.append("statistics_period_agrees")
+        if signature.date is not None and signature.date.year == t.year + 1:
+            evidence.append("signed_the_year_after")
         return Reading(
             path=path,
             value=t.year,
@@ -684,9 +797,14 @@ def read_report_year(view: ProseView, titles: list[Title]) -> Reading:
             span=t.year_span,
             doubts=doubts,
             alternatives=[stats[0].value] if doubts else [],
+            evidence=evidence,
         )
     if stats:
-        return Reading(path=path, value=stats[0].value, source="text", span=stats[0].span)
+        evidence = []
+        if signature.date is not None and signature.date.year == stats[0].value + 1:
+            evidence.append("signed_the_year_after")
+        return Reading(path=path, value=stats[0].value, source="text", span=stats[0].span,
+                       evidence=evidence)
     return Reading(path=path, value=None, source="text")
 
 
@@ -710,12 +828,17 @@ def _to_date(m: re.Match[str]) -> date | None:
 
 @dataclass(frozen=True)
 class Signature:
-    """The 落款: the date under the report and the body's name above or beside it."""
+    """The 落款: the date under the report and the body's name above or beside it.
+
+    `alone`: the date stands on its own line (or under the name) and no other closing date line
+    says otherwise: a layout with one reading, unlike a date found glued into the last sentence.
+    """
 
     date: date | None
     date_span: Span | None
     name: str | None
     name_span: Span | None
+    alone: bool = False
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -740,6 +863,21 @@ def _glued_signature(view: ProseView) -> Signature | None:
     base = tail_start
     return Signature(when, (base + found.start("y"), base + found.end()), found.group("org"),
                      (base + found.start("org"), base + found.end("org")))
+
+
+def _closing_dates(lines: list[tuple[int, str]], half: int) -> set[date]:
+    """Every date that fills a line of its own in the second half of the text."""
+    out = set()
+    for pos, line in lines:
+        if pos < half:
+            continue
+        m = re.fullmatch(rf"(?:[{HAN}()]{{2,40}})?\s*(?:{DATE})", line.strip()) or re.fullmatch(
+            rf"(?:[{HAN}()]{{2,40}})?\s*(?:{ISO_DATE})", line.strip()
+        )
+        when = _to_date(m) if m else None
+        if when is not None:
+            out.add(when)
+    return out
 
 
 def find_signature(view: ProseView) -> Signature:
@@ -774,7 +912,8 @@ def find_signature(view: ProseView) -> Signature:
                 name, name_span = cand, _span_of(view.masked, start, cand)
         tail = re.sub(r"\s", "", view.masked[date_span[1] :]).replace(TABLE_MARK, "")
         if name or len(tail) <= 200:
-            return Signature(when, date_span, name, name_span)
+            others = {d for d in _closing_dates(lines, half) if d != when}
+            return Signature(when, date_span, name, name_span, alone=not others)
     glued = _glued_signature(view)
     if glued is not None:
         return glued
@@ -788,18 +927,24 @@ def find_signature(view: ProseView) -> Signature:
 
 
 def read_published_on(signature: Signature, year: int | None) -> Reading:
+    """The 落款 date. Evidence: it stands alone (one reading of the layout) and falls in the
+    report year or the year after, the only window a report is signed in."""
     path = "meta.published_on"
     if signature.date is None:
         return Reading(path=path, value=None, source="text")
     doubts = []
+    evidence = []
     if year is not None and not year <= signature.date.year <= year + 2:
-        doubts.append("the signature date is far from the report year / 落款日期与报告年度不符")
+        doubts.append("signature_date_far_from_year")
+    elif year is not None and signature.alone and signature.date.year in (year, year + 1):
+        evidence.append("single_signature_date_in_year")
     return Reading(
         path=path,
         value=signature.date.isoformat(),
         source="text",
         span=signature.date_span,
         doubts=doubts,
+        evidence=evidence,
     )
 
 
@@ -869,8 +1014,12 @@ def _consistent(longer: str, shorter: str) -> bool:
     return government_core(longer).endswith(government_core(shorter))
 
 
-def read_issuer(view: ProseView, titles: list[Title], signature: Signature) -> Reading:
-    """The issuing body's full name: the signature and the title, completed from the body text."""
+def read_issuer(
+    view: ProseView, titles: list[Title], signature: Signature
+) -> tuple[Reading, Placement | None]:
+    """The issuing body's full name: the signature and the title, completed from the body text,
+    and placed in the official list of divisions (a one-character slip in a county or city name
+    that the text never prints correctly is put right, and said so)."""
     path = "meta.issuer"
     title = next((t for t in titles if t.name), None)
     named: list[tuple[str, Span]] = []
@@ -879,22 +1028,19 @@ def read_issuer(view: ProseView, titles: list[Title], signature: Signature) -> R
     if signature.name and signature.name_span:
         named.append((signature.name, signature.name_span))
     if not named:
-        return Reading(
-            path=path,
-            value=None,
-            source="text",
-            doubts=["no title or signature names the body / 标题和落款均未写明机关"],
-        )
+        return Reading(path=path, value=None, source="text", doubts=["issuer_not_named"]), None
     doubts: list[str] = []
+    evidence: list[str] = []
     name, span = named[0]
     if len(named) == 2:
         other, other_span = named[1]
         if _consistent(other, name) and len(other) >= len(name):
             name, span = other, other_span
+            evidence.append("title_and_signature_agree")
         elif _consistent(name, other) or other.startswith(government_core(name)):
-            pass
+            evidence.append("title_and_signature_agree")
         else:
-            doubts.append(f"title names {name}, signature {other} / 标题与落款机关不一致")
+            doubts.append("title_signature_disagree")
     name = expand_abbreviation(name)
     core = government_core(name)
     prefix = place_prefix(view, core)
@@ -907,11 +1053,50 @@ def read_issuer(view: ProseView, titles: list[Title], signature: Signature) -> R
         and (core + "人民政府") in view.compact
     ):
         name = core + "人民政府"
+    placement = place(name, view.compact, tuple(phrases()["never_division_endings"]))
+    alternatives: list[str] = []
+    if placement.corrections:
+        printed = name
+        for wrong, right in placement.corrections:
+            name = name.replace(wrong, right, 1)
+            core = core.replace(wrong, right, 1)
+        doubts.append("issuer_corrected_to_official_name")
+        alternatives.append(printed)
+    elif placement.exact and placement.division is not None:
+        evidence.append("official_division")
     if re.search(r"(?:镇|乡|街道|街道办事处|苏木)$", core) and not re.search(
         r"(?:县|区|市|旗)", core[:-2]
     ):
-        doubts.append("issuer named without its county or city / 机关名称缺少县市前缀")
-    return Reading(path=path, value=name, source="text", span=span, doubts=doubts)
+        doubts.append("issuer_without_county")
+    reading = Reading(path=path, value=name, source="text", span=span, doubts=doubts,
+                      alternatives=alternatives, evidence=evidence)
+    return reading, placement
+
+
+def read_division(placement: Placement | None, span: Span | None) -> dict[str, Reading]:
+    """meta.division_code / meta.division_name: the most specific official division the issuer
+    names (a town's or a department's is its county's, city's or province's; the 6-digit code
+    has no town level). Same-named divisions the text cannot tell apart: null, low, listed."""
+    code_path, name_path = DIVISION_PATHS
+    if placement is None or (placement.division is None and not placement.candidates):
+        return {p: Reading(path=p, value=None, source="text") for p in DIVISION_PATHS}
+    if placement.division is None:
+        doubts = ["division_ambiguous"]
+        return {
+            code_path: Reading(path=code_path, value=None, source="text", doubts=doubts,
+                               alternatives=[d.code for d in placement.candidates]),
+            name_path: Reading(path=name_path, value=None, source="text", doubts=doubts,
+                               alternatives=[d.full_name for d in placement.candidates]),
+        }
+    div = placement.division
+    doubts = ["issuer_corrected_to_official_name"] if placement.corrections else []
+    evidence = ["official_division"] if placement.exact else []
+    return {
+        code_path: Reading(path=code_path, value=div.code, source="text", span=span,
+                           doubts=doubts, evidence=evidence),
+        name_path: Reading(path=name_path, value=div.full_name, source="text", span=span,
+                           doubts=doubts, evidence=evidence),
+    }
 
 
 # --------------------------------------------------------------------------- entry point
@@ -946,13 +1131,15 @@ def read_prose(text: str, table_spans: list[tuple[int, int]]) -> SectionReading:
     view = build_view(text, spans)
     titles = find_titles(view)
     signature = find_signature(view)
-    year = read_report_year(view, titles)
+    year = read_report_year(view, titles, signature)
+    issuer, placement = read_issuer(view, titles, signature)
     readings = {
-        "meta.issuer": read_issuer(view, titles, signature),
+        "meta.issuer": issuer,
         "meta.report_year": year,
         "meta.published_on": read_published_on(
             signature, year.value if isinstance(year.value, int) else None
         ),
+        **read_division(placement, issuer.span),
     }
     narrative, hits = read_narrative(view)
     readings.update(narrative)

