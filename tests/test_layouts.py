@@ -18,7 +18,6 @@ renderer cannot drift into an easy layout while these tests pass.
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import replace
 
@@ -129,14 +128,20 @@ def test_glued2019_prints_table_2_cells_glued_with_signs_and_units() -> None:
         region = _table2_region(text)
         assert "\n" not in region and "\t" not in region
         squeezed = region.replace(" ", "")
+        rows = glued = 0
         for group in table2("2019"):
             for row in group.rows:
                 printed = [values[f"active_disclosure.{row.key}.{c.key}"] for c in group.columns]
                 if any(v is None for v in printed):
                     continue
                 cells = [format_value(v) for v in printed[:2]]
-                # the first two cells follow each other with no separator (a rise may carry a +)
-                assert re.search(re.escape(cells[0]) + r"\+?" + re.escape(cells[1]), squeezed), (row.key, region)
+                # the first two cells follow each other with no separator (a rise may carry a +);
+                # a stray space between cells is rare
+                pattern = re.escape(cells[0]) + r"\+?" + re.escape(cells[1])
+                assert re.search(pattern, squeezed), (row.key, region)
+                rows += 1
+                glued += bool(re.search(pattern, region))
+        assert glued * 2 >= rows, region
         negative_between_digits += bool(re.search(r"\d-\d", squeezed))
         decimal_with_unit += bool(re.search(r"政府集中采购\d+\.\d+万?元", squeezed))
     assert negative_between_digits >= len(SEEDS) // 2
@@ -237,4 +242,4 @@ def test_lost_families_render_reproducibly_per_seed() -> None:
         assert render(values, "2021", family, seed=7) == first
         assert render(values, "2021", family, seed=8) != first
     with pytest.raises(ValueError):
-        render(values, "2021", "no_such_family", seed=random.Random(0).randrange(10))
+        render(values, "2021", "no_such_family", seed=7)
