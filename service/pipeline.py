@@ -33,10 +33,12 @@ def extract_bytes(data: bytes, filename: str | None = None) -> tuple[Document, E
 
 
 def extract_document(doc: Document) -> Extraction:
+    from service.parse.solve import deadline
     from service.read import read_document
     from service.reconcile import reconcile
 
-    sections = read_document(doc)
+    with deadline():
+        sections = read_document(doc)
     if not any(s.found for s in sections if s.section in TABLE_SECTIONS) and not looks_like_report(doc.text):
         raise NoReportContent(
             "no recognizable table and no annual-report heading: this does not look like a "

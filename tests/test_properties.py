@@ -240,6 +240,8 @@ class Tally:
     refused: int = 0
     mismatch_reported: int = 0
     broken: int = 0
+    fields: int = 0
+    low: int = 0
 
 
 def census(families: list[str], n_valid: int, n_broken: int) -> dict[str, Tally]:
@@ -261,6 +263,9 @@ def census(families: list[str], n_valid: int, n_broken: int) -> dict[str, Tally]
                 tally.refused += 1
                 continue
             found = violations(values, extraction)
+            levels = {f.path: f.level for f in extraction.fields}
+            tally.fields += len(values)
+            tally.low += sum(levels.get(p) == "low" for p in values)
             tally.wrong_high += sum(v.level == "high" for v in found)
             tally.wrong_medium += sum(v.level == "medium" for v in found)
             tally.missing += sum(v.level == "missing" for v in found)
@@ -281,10 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     args = parser.parse_args(argv)
     print(f"{'family':<10}{'pass':>6}{'fail':>6}{'refused':>9}{'wrong@high':>12}{'wrong@medium':>14}"
-          f"{'missing':>9}{'mismatch found':>16}")
+          f"{'missing':>9}{'mismatch found':>16}{'low %':>8}")
     for family, t in census(args.families, args.n, args.broken).items():
         print(f"{family:<10}{t.passed:>6}{t.reports - t.passed:>6}{t.refused:>9}{t.wrong_high:>12}"
-              f"{t.wrong_medium:>14}{t.missing:>9}{f'{t.mismatch_reported}/{t.broken}':>16}")
+              f"{t.wrong_medium:>14}{t.missing:>9}{f'{t.mismatch_reported}/{t.broken}':>16}"
+              f"{100 * t.low / max(1, t.fields):>7.1f}%")
     return 0
 
 

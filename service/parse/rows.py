@@ -272,10 +272,10 @@ def cut_slots(
                 base = off + lead
                 if base in grid_cells and len(nums) > 1 and not rest:
                     # One grid cell, several numbers: a damaged cell (a number broken by a line).
-                    first, last = nums[0], nums[-1]
+                    first_tok, last_tok = nums[0], nums[-1]
                     joined = "".join(t.clean for t in nums)
-                    cells.append(Slot(joined, (base + first.start, base + last.end),
-                                      repairs=((base + first.start, "several_numbers_in_cell"),),
+                    cells.append(Slot(joined, (base + first_tok.start, base + last_tok.end),
+                                      repairs=((base + first_tok.start, "several_numbers_in_cell"),),
                                       line_start=first_on_line))
                     saw_number = True
                     first_on_line = False

@@ -10,11 +10,17 @@ budget is recorded as a doubt, never hidden.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from service.checks import equation_sides, holds
 from service.document import Span
 from service.parse.rows import Slot
+from service.templates import Equation
 
 CellValue = tuple[int | float | None, Span | None]
 Row = list[CellValue]
@@ -31,9 +37,10 @@ def to_number(text: str, decimal: bool = False) -> int | float | None:
     """A cell's clean digits as a number; None for nothing, or for more digits than any cell has."""
     if not text or len(text.lstrip("-").replace(".", "")) > MAX_CELL_CHARS:
         return None
-    if "." in text:
-        return float(text)
-    return int(text)
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        return None
 
 
 def too_long(slot: Slot) -> bool:
@@ -53,6 +60,7 @@ def _join_options(values: Sequence[Slot], n: int, decimal_cells: frozenset[int])
     number in two: adjacent numbers not parted by a cell delimiter joined back, n cells in all."""
     joinable = [k for k in range(1, len(values))
                 if not values[k].blank and not values[k - 1].blank
+                and not values[k].text.startswith("-")
                 and (values[k].line_start or not values[k].piece_start)]
     need = len(values) - n
     out: list[Row] = []
@@ -119,7 +127,7 @@ def split_run(
             truncated = True  # more readings may exist than we keep
             return
         steps += 1
-        if steps > budget:
+        if steps > budget or (steps % 4096 == 0 and past_deadline()):
             truncated = True
             return
         if idx == n:
@@ -322,7 +330,6 @@ def _groups_hold(row: Row, groups: Sequence[SumGroup]) -> bool | None:
 # ---- whole-table choice -------------------------------------------------------------------
 
 Assignment = dict[str, CellValue]  # field path → value
-Check = Callable[[Assignment], tuple[int, int]]  # → (failed, unknown) equation counts
 
 
 @dataclass
@@ -341,41 +348,103 @@ class Solution:
     truncated: bool = False
 
 
-def solve(fixed: Assignment, choices: Sequence[Choice], check: Check) -> Solution:
-    """Pick one option per choice so that the equations hold; report cells left undecided."""
-    if not choices:
-        failed, _ = check(fixed)
-        return Solution(dict(fixed), failed == 0, {})
-    sizes = [len(c.options) for c in choices]
-    total = 1
-    for s in sizes:
-        total *= s
-    truncated = False
+class _Values(Mapping[str, "int | float | None"]):
+    """Cell values during the search; a derived path (a sum of printed sub-rows) is computed."""
+
+    def __init__(self, base: dict[str, int | float | None], derived: Mapping[str, Sequence[str]]) -> None:
+        self.base = base
+        self.derived = derived
+
+    def __getitem__(self, path: str) -> int | float | None:
+        parts = self.derived.get(path)
+        if parts is None:
+            return self.base[path]
+        vals = [self.base.get(p) for p in parts]
+        return None if any(v is None for v in vals) else sum(v for v in vals if v is not None)
+
+    def get(self, path: str, default: object = None) -> Any:
+        try:
+            return self[path]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.base)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+
+def solve(
+    fixed: Assignment,
+    choices: Sequence[Choice],
+    eqs: Sequence[Equation],
+    derived: Mapping[str, Sequence[str]] | None = None,
+) -> Solution:
+    """Pick one option per choice so that the equations hold; report cells left undecided.
+
+    A depth-first search that checks each equation as soon as its last cell is assigned, so a
+    failing prefix is cut once instead of once per combination; every holding reading is found
+    (an ambiguity is never hidden by a cap), bounded by a step budget and the reader's deadline.
+    """
+    derived = derived or {}
+    values: dict[str, int | float | None] = {p: v for p, (v, _) in fixed.items()}
+    view = _Values(values, derived)
+    level_of: dict[str, int] = {}
+    for i, choice in enumerate(choices):
+        for opt in choice.options:
+            for path in opt:
+                level_of[path] = i
+    at_level: list[list[Equation]] = [[] for _ in choices]
+    always: list[Equation] = []
+    for eq in eqs:
+        deps = [d for p in (*eq.lhs, *eq.rhs) for d in derived.get(p, [p])]
+        level = max((level_of.get(d, -1) for d in deps), default=-1)
+        (always if level < 0 else at_level[level]).append(eq)
+    base_failed = sum(_fails(view, eq) for eq in always)
+
+    picked: list[int] = [0] * len(choices)
     first_holding: tuple[int, ...] | None = None
-    holding_values: dict[str, set[int | float | None]] = {}  # path → every value a holding reading gives
     best: tuple[int, tuple[int, ...]] | None = None
-    combos: Iterator[tuple[int, ...]] = itertools.product(*(range(s) for s in sizes))
-    if total > TABLE_STEP_BUDGET:
-        truncated = True
-        combos = itertools.islice(combos, TABLE_STEP_BUDGET)
-    for combo in combos:
-        assignment = dict(fixed)
-        for choice, k in zip(choices, combo, strict=True):
-            assignment.update(choice.options[k])
-        failed, _unknown = check(assignment)
-        if failed == 0:
-            # Every holding reading counts, however many: a cap here would hide an ambiguity.
-            first_holding = first_holding or combo
-            for choice, k in zip(choices, combo, strict=True):
-                for path, (v, _) in choice.options[k].items():
-                    holding_values.setdefault(path, set()).add(v)
-        if best is None or failed < best[0]:
-            best = (failed, combo)
-    picked = first_holding or (best[1] if best else tuple(0 for _ in sizes))
+    holding_values: dict[str, set[int | float | None]] = {}
+    steps = 0
+    truncated = False
+
+    def visit(level: int, failed: int) -> None:
+        nonlocal first_holding, best, steps, truncated
+        if level == len(choices):
+            combo = tuple(picked)
+            if failed == 0:
+                first_holding = first_holding or combo
+                for choice, k in zip(choices, combo, strict=True):
+                    for path, (v, _) in choice.options[k].items():
+                        holding_values.setdefault(path, set()).add(v)
+            if best is None or failed < best[0]:
+                best = (failed, combo)
+            return
+        for k, option in enumerate(choices[level].options):
+            steps += 1
+            if steps > TABLE_STEP_BUDGET or (steps % 1024 == 0 and past_deadline()):
+                truncated = True
+                return
+            for path, (v, _) in option.items():
+                values[path] = v
+            now = failed + sum(_fails(view, eq) for eq in at_level[level])
+            # Once a holding reading exists only holding ones matter; until then, the closest.
+            if now == 0 or (first_holding is None and (best is None or now < best[0])):
+                picked[level] = k
+                visit(level + 1, now)
+            if truncated:
+                return
+
+    if choices:
+        visit(0, base_failed)
+    combo = first_holding or (best[1] if best else tuple(0 for _ in choices))
     assignment = dict(fixed)
-    for choice, k in zip(choices, picked, strict=True):
+    for choice, k in zip(choices, combo, strict=True):
         assignment.update(choice.options[k])
-    ambiguous: dict[str, list[int | float | None]] = {}
+    if not choices:
+        return Solution(assignment, base_failed == 0, {})
     if first_holding is None:
         # No reading satisfies the rules: every option of every choice stays in doubt.
         holding_values = {}
@@ -383,10 +452,38 @@ def solve(fixed: Assignment, choices: Sequence[Choice], check: Check) -> Solutio
             for opt in choice.options:
                 for path, (v, _) in opt.items():
                     holding_values.setdefault(path, set()).add(v)
+    ambiguous: dict[str, list[int | float | None]] = {}
     for path, seen in holding_values.items():
         others = [v for v in seen if v != assignment[path][0]]
         if others:
             ambiguous[path] = sorted(others, key=lambda x: (x is None, x or 0))
     return Solution(assignment, first_holding is not None, ambiguous, truncated)
+
+
+def _fails(values: Mapping[str, Any], eq: Equation) -> bool:
+    sides = equation_sides(values, eq)
+    return sides is not None and not holds(sides)
+
+
+# ---- the reader's deadline ------------------------------------------------------------------
+
+_DEADLINE: ContextVar[float | None] = ContextVar("nianbao_read_deadline", default=None)
+READ_SECONDS = 1.0  # the searches of one extraction; beyond it, undecided cells are low
+
+
+def past_deadline() -> bool:
+    at = _DEADLINE.get()
+    return at is not None and time.monotonic() > at
+
+
+@contextmanager
+def deadline(seconds: float = READ_SECONDS) -> Iterator[None]:
+    """Bound every search of one extraction: a slow document is read with its cells in doubt,
+    never allowed to stall a worker."""
+    token = _DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
 
 

@@ -59,18 +59,6 @@ class RowRead:
 # ---- shared ------------------------------------------------------------------------------
 
 
-def check_equations(values: dict[str, int | float | None], eqs: Sequence[Equation]) -> tuple[int, int]:
-    """(failed, unknown) counts; an equation with a blank or unread cell is unknown, not failed."""
-    failed = unknown = 0
-    for eq in eqs:
-        sides = equation_sides(values, eq)
-        if sides is None:
-            unknown += 1
-        elif not holds(sides):
-            failed += 1
-    return failed, unknown
-
-
 def _row_assignment(prefix: str, columns: Sequence[str], row: Sequence[CellValue]) -> Assignment:
     return {f"{prefix}.{c}": cell for c, cell in zip(columns, row, strict=True)}
 
@@ -279,14 +267,9 @@ def read_table3(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
     eqs = [e for e in equations() if e.rule.startswith("applications.")
            and (e.when != "other_subrows_printed" or subrows_printed)]
     derive_other = subrows_printed and "other_total" not in rows
-
-    def check(assign: Assignment) -> tuple[int, int]:
-        values = {p: v for p, (v, _) in assign.items()}
-        if derive_other:
-            _derive_other_total(values, columns)
-        return check_equations(values, eqs)
-
-    solution = solve(fixed, choices, check)
+    derived = ({f"applications.other_total.{c}": [f"applications.{k}.{c}" for k in _SUBROWS] for c in columns}
+               if derive_other else {})
+    solution = solve(fixed, choices, eqs, derived)
     doubts_by_row = {k: list(rr.options.doubts) + (["placed_by_position"] if rr.placed_by_position else [])
                      for k, rr in rows.items()}
     readings = _readings_from(solution, rows, "applications", columns, doubts_by_row)
@@ -575,11 +558,7 @@ def read_table4(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
         fixed = dict(zip(paths, opts.options[0], strict=True))
     else:
         choices.append(Choice(name="table4", options=[dict(zip(paths, o, strict=True)) for o in opts.options]))
-
-    def check(assign: Assignment) -> tuple[int, int]:
-        return check_equations({p: v for p, (v, _) in assign.items()}, eqs)
-
-    solution = solve(fixed, choices, check)
+    solution = solve(fixed, choices, eqs)
     readings: dict[str, Reading] = {}
     for path in paths:
         value, span = solution.assignment[path]
