@@ -8,10 +8,12 @@ a refusal or a crash; then a few failing examples per pair. Exit 1 if any value 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ COLUMNS = ("mutants", "skipped", "wrong@high", "wrong@medium", "destroyed-not-lo
 class Tally:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLUMNS, 0))
     failures: list[Outcome] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
 
     def add(self, outcome: Outcome | None) -> None:
         c = self.counts
@@ -34,6 +37,7 @@ class Tally:
             c["skipped"] += 1
             return
         c["mutants"] += 1
+        self.outcomes.append(dataclasses.replace(outcome, data=b""))
         c["wrong@high"] += bool(outcome.wrong_high)
         c["wrong@medium"] += bool(outcome.wrong_medium)
         c["destroyed-not-low"] += bool(outcome.destroyed_not_low)
@@ -75,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", nargs="+", default=list(ALL_FAMILIES), choices=ALL_FAMILIES,
                         metavar="FAMILY")
     parser.add_argument("--dump", type=Path, metavar="DIR", help="write failing mutants and their JSON here")
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes (default 1: the machine is shared; 2 halves the time)")
     parser.add_argument("--examples", type=int, default=2, help="failing examples printed per pair")
     args = parser.parse_args(argv)
 
@@ -104,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     print("counts are mutants with at least one such field; skipped = no cell the kind applies to was "
           "found; clean-fail = mutants with fields left unchecked because the undamaged report already "
           "fails them (tests/test_properties.py reports those)")
+    unchecked = Counter(p for t in tallies.values() for o in t.outcomes for p in o.baseline)
+    if unchecked:
+        print("fields left unchecked most often: "
+              + ", ".join(f"{p} ({n})" for p, n in unchecked.most_common(6)))
     print(f"{total['mutants']} mutants in {elapsed:.0f} s with {max(args.jobs, 1)} process(es)")
 
     examples = [(p, t.failures) for p, t in tallies.items() if t.failures]
