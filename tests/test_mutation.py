@@ -34,8 +34,8 @@ from tests.mutation import (
 from tests.mutation import damage as dmg
 from tests.test_properties import Case
 
-CI_MUTANTS = 4  # per generated family × kind
-CI_REAL_MUTANTS = 8  # per kind over the real reports (one per report, in turn)
+CI_MUTANTS = 8  # per generated family × kind
+CI_REAL_MUTANTS = 16  # per kind over the real reports (two per report, in turn)
 PAIRS = pairs()
 SEEDS = range(40)
 
