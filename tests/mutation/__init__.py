@@ -133,7 +133,11 @@ def _pick(cells: list[tuple[str, str]], rng: random.Random, kind: str) -> tuple[
 
 def render_edited(values: Values, case: Case, family: str,
                   edit: Callable[[Report], None]) -> tuple[bytes, str]:
-    """`render` with `edit` applied to the report model between building and printing it."""
+    """`render` with `edit` applied to the report model between building and printing it.
+
+    `render` has no hook for this, so its module's `build_report` is patched for the call: the
+    file name, the seeded rng and every print choice stay exactly those of the clean rendering.
+    """
     build = corpus_render.build_report
 
     def build_and_edit(values: Values, template: str, rng: random.Random) -> Report:
