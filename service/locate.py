@@ -9,7 +9,14 @@ from pydantic import BaseModel
 
 from service.document import Document, Span
 from service.parse.rows import CompactText
-from service.templates import compact, table2, table3_rows, table4_columns, table4_groups
+from service.templates import (
+    compact,
+    strip_numbering,
+    table2,
+    table3_rows,
+    table4_columns,
+    table4_groups,
+)
 
 
 class Regions(BaseModel):
@@ -86,6 +93,9 @@ def locate(doc: Document) -> Regions:
     new_received = table3_rows()[0]
     for form in new_received.forms():
         t3_candidates += _find_all(ct, form)[:1]
+    if not t3_candidates:
+        # OCR may misspell one character of the first row's label (公开 → 公幵).
+        t3_candidates += _find_one_slip(ct, strip_numbering(new_received.forms()[0]))[:1]
     carried_forward = table3_rows()[-1]
     t3_start = min(t3_candidates) if t3_candidates else None
     t3_end_c: int | None = None
@@ -125,6 +135,14 @@ def locate(doc: Document) -> Regions:
         start = off(t4_start)
         regions.table4 = (start, _table4_end(text, start))
     return regions
+
+
+def _find_one_slip(ct: CompactText, form: str) -> list[int]:
+    """Where `form` stands with at most one character misread (long labels only)."""
+    if len(form) < 10:
+        return []
+    slips = "|".join(re.escape(form[:i]) + "." + re.escape(form[i + 1 :]) for i in range(len(form)))
+    return [m.start() for m in re.finditer(slips, ct.text)]
 
 
 def _find_table4(ct: CompactText, after: int) -> int | None:

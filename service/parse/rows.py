@@ -87,7 +87,17 @@ def _boundary_ok(ct: CompactText, source: str, cs: int, ce: int) -> bool:
     end = ct.offsets[ce - 1] + 1
     after = source[end : end + 1]
     ok_after = after in ("\t", "\n", "|", " ", "") or nxt == "" or nxt.isdigit() or nxt in "(（-"
-    return ok_before and ok_after
+    return ok_before and ok_after and not _in_header_row(source, start)
+
+
+def _in_header_row(source: str, pos: int) -> bool:
+    """A line of several cells none of which is a number: a table's header row (a column named
+    总计 there is no row label)."""
+    line_start = source.rfind("\n", 0, pos) + 1
+    line_end = source.find("\n", pos)
+    cells = [c.strip() for c in _CELL_DELIMS.split(source[line_start : len(source) if line_end < 0 else line_end])]
+    cells = [c for c in cells if c]
+    return len(cells) >= 3 and not any(NUMBER.fullmatch(c) for c in cells)
 
 
 def _find_exact(ct: CompactText, source: str, label: Label, lo: int, hi: int) -> tuple[int, int] | None:
@@ -124,23 +134,21 @@ def _find_fuzzy(ct: CompactText, label: Label, lo: int, hi: int, threshold: floa
     """Slide windows of the label's length over the region; survives OCR slips and cut labels."""
     form = max(label.forms(), key=len)
     core = label.forms()[-1] if len(label.forms()) > 1 else form
-    target = min((f for f in label.forms() if len(f) >= 6), key=len, default=form)
     best: tuple[int, int, float] | None = None
-    n = len(target)
-    if n < 6:
-        return None
-    for size in (n - 2, n - 1, n, n + 1, n + 2):
-        if size <= 0:
-            continue
-        for i in range(lo, max(lo, hi - size) + 1):
-            window = ct.text[i : i + size]
-            if NUMBER.fullmatch(window[:1] or "x") and not core[:1].isdigit():
-                continue
-            if re.search(r"\d", window[2:]):
-                continue  # labels hold no digits past their numbering: this window eats values
-            score = SequenceMatcher(None, target, window, autojunk=False).ratio()
-            if score >= threshold and (best is None or score > best[2]):
-                best = (i, i + size, score)
+    # Every printed form, with and without its numbering: one short variant misses a misspelt long one.
+    targets = {t for f in label.forms() for t in (f, strip_numbering(f)) if len(t) >= 6}
+    for target in sorted(targets):
+        n = len(target)
+        for size in (n - 2, n - 1, n, n + 1, n + 2):
+            for i in range(lo, max(lo, hi - size) + 1):
+                window = ct.text[i : i + size]
+                if NUMBER.fullmatch(window[:1] or "x") and not core[:1].isdigit():
+                    continue
+                if re.search(r"\d", window[2:]):
+                    continue  # labels hold no digits past their numbering: this window eats values
+                score = SequenceMatcher(None, target, window, autojunk=False).ratio()
+                if score >= threshold and (best is None or score > best[2]):
+                    best = (i, i + size, score)
     return best
 
 
@@ -238,6 +246,10 @@ def cut_slots(
         line_start += len(line) + 1
         if done:
             break
+        if _in_header_row(source, line_off) and len(_CELL_DELIMS.findall(line)) >= 2:
+            if saw_number:
+                break  # a header row (数据1 … 数据7, or a wrong table's) ends the row
+            continue
         pieces: list[tuple[str, int]] = []
         pos = 0
         for m in _CELL_DELIMS.finditer(line):
@@ -246,6 +258,8 @@ def cut_slots(
         pieces.append((line[pos:], line_off + pos))
         if pieces and not pieces[0][0].strip():
             pieces = pieces[1:]  # line indentation, or the rest of the label's own cell
+        if len(pieces) > 1 and line.rstrip().endswith("|") and not pieces[-1][0].strip():
+            pieces = pieces[:-1]  # a markdown row's closing pipe ends the row; it opens no cell
         first_on_line = True
         for piece, off in pieces:
             stripped = piece.strip()

@@ -542,11 +542,17 @@ def read_table4(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
     line_start = text.rfind("\n", start, data_start) + 1
     seg_start = max(line_start, start)
     raw = cut_slots(text, seg_start, end, grid_cells=grid_cells)
+    data_line_end = text.find("\n", data_start, end)
+    first_line = cut_slots(text, seg_start, end if data_line_end < 0 else data_line_end, grid_cells=grid_cells)
+    _continue_split_table4(text, end, first_line, len(cols), n, grid_cells)
+    if len(first_line.slots) == n:
+        raw = first_line  # one group per line: what followed a line was the next group's, or noise
     if seg_start == line_start and text[line_start:data_start].strip() == "":
         pieces = re.split(r"[\t|]", text[line_start:data_start])
         lead = [Slot("", (line_start, line_start), blank=True) for p in pieces[1:] if not p.strip()]
         if text[line_start:data_start].startswith("\t"):
             raw.leading_blanks = lead
+    _continue_split_table4(text, end, raw, len(cols), n, grid_cells)
     sum_groups = [(gi * len(cols) + len(cols) - 1, [gi * len(cols) + j for j in range(len(cols) - 1)])
                   for gi in range(len(groups))]
     opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n, groups=sum_groups)
@@ -577,6 +583,38 @@ def read_table4(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
         findings.append(_extra_finding("reviews_and_litigation", opts.extra))
     return SectionReading(section="reviews_and_litigation", found=True, readings=readings,
                           findings=findings, span=region, facts={"consistent": solution.consistent})
+
+
+def _continue_split_table4(
+    text: str, end: int, raw: RawRow, group_size: int, n: int, grid_cells: frozenset[int]
+) -> None:
+    """Table 4 printed as one small table per group (a title and a header between the value rows):
+    while the values read so far are whole groups, the next value row is the next group's."""
+    whole = [*raw.leading_blanks, *raw.slots, *raw.trailing_blanks]
+    cells = raw.slots if len(raw.slots) % group_size == 0 else whole
+    if not raw.slots or len(cells) % group_size or len(cells) >= n:
+        return
+    parts: list[Slot] = []
+    after = raw.slots[-1].span[1]
+    while len(cells) + len(parts) < n:
+        m = re.search(r"-?\d", text[after:end])
+        if not m:
+            break
+        line_start = text.rfind("\n", after, after + m.start()) + 1
+        if line_start <= after:
+            break  # the next number is on the same line: not a new group's row
+        line_end = text.find("\n", line_start, end)
+        part = cut_slots(text, line_start, end if line_end < 0 else line_end, grid_cells=grid_cells)
+        row = [*part.leading_blanks, *part.slots, *part.trailing_blanks]
+        if len(row) != group_size:
+            row = part.slots
+        if len(row) != group_size or all(c.blank for c in row):
+            break
+        parts += row
+        after = part.slots[-1].span[1]
+    if parts:
+        raw.slots = [*cells, *parts]
+        raw.leading_blanks, raw.trailing_blanks = [], []
 
 
 # ---- table 2 -------------------------------------------------------------------------------
