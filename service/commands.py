@@ -7,27 +7,44 @@ import sys
 from pathlib import Path
 
 from service.contract import Extraction
-from service.errors import NianbaoError
+from service.errors import NianbaoError, TooLarge
 from service.evaluate import DEFAULT_DOCS, DEFAULT_GOLD, run_eval, scores_json, summary_line
 
 
 def cmd_extract(file: str, *, as_json: bool = False) -> int:
+    """Exit 0 with the result, 2 with a one-line reason for input we refuse, 1 (still one line,
+    no traceback) when the reader itself fails."""
+    from service.config import get_settings
     from service.pipeline import extract_bytes
 
     path = Path(file)
+    limit = get_settings().max_upload_bytes
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:  # bounded: a huge file, a pipe or /dev/zero alike
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise TooLarge(
+                f"the file is larger than the limit of {limit} bytes (NIANBAO_MAX_UPLOAD_BYTES)",
+                f"文件超过 {limit} 字节的上限（NIANBAO_MAX_UPLOAD_BYTES）",
+            )
     except FileNotFoundError:
         print(f"nianbao: 文件不存在 / file not found: {file}", file=sys.stderr)
         return 2
     except (IsADirectoryError, PermissionError) as exc:
         print(f"nianbao: 无法读取文件 / cannot read {file}: {exc.strerror}", file=sys.stderr)
         return 2
+    except NianbaoError as exc:
+        print(f"nianbao: {exc.reason}", file=sys.stderr)
+        return 2
     try:
         _, extraction = extract_bytes(data, path.name)
     except NianbaoError as exc:
         print(f"nianbao: {exc.reason}", file=sys.stderr)
         return 2
+    except Exception as exc:  # our bug, not the input's: one line, not a traceback
+        print(f"nianbao: 内部错误 / internal error reading {path.name}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 1
     if as_json:
         print(extraction.model_dump_json(indent=1))
     else:

@@ -13,7 +13,14 @@ class Settings(BaseSettings):
         default="sqlite:///./nianbao.db",
         validation_alias=AliasChoices("DATABASE_URL", "NIANBAO_DATABASE_URL"),
     )
-    max_upload_bytes: int = 20 * 1024 * 1024
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    # What one document may cost to read, whatever its upload size: real reports are 5-60 pages
+    # and under 200k characters; a .docx's XML is a few MB, a page's HTML a few thousand tags.
+    # Beyond these, a 413 (CLI: exit 2).
+    max_pages: int = Field(default=100, gt=0)
+    max_chars: int = Field(default=1_000_000, gt=0)
+    max_inflated_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    max_html_tags: int = Field(default=200_000, gt=0)
     # Model endpoint (any OpenAI-compatible server). None configured: deterministic mode.
     llm_base_url: str | None = None
     llm_api_key: str | None = None

@@ -43,3 +43,10 @@ class TooLarge(NianbaoError):
 
     status_code = 413
     code = "too_large"
+
+
+class DocumentTooLarge(TooLarge):
+    """A document within the upload limit that would cost too much to read: too many pages or
+    characters, or a compressed part (a .docx's XML) that inflates past the limit."""
+
+    code = "document_too_large"

@@ -149,7 +149,7 @@ def _fake_reader_module(
 ) -> list[bytes]:
     calls: list[bytes] = []
 
-    def reader(data: bytes) -> object:
+    def reader(data: bytes, *_limits: object) -> object:  # the readers also take the Limits
         calls.append(data)
         return result
 

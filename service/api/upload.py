@@ -2,15 +2,16 @@
 
 The limit is enforced twice without ever holding an oversized body: a declared Content-Length
 over it is refused before reading, and the bytes actually received are counted while streaming
-(a chunked upload declares no length).
+(a chunked upload declares no length). A refused body is then read to its end and dropped (up
+to a bound), so that the client reads the 413 instead of a connection reset.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import PureWindowsPath
 
+import anyio
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -19,9 +20,14 @@ from starlette.types import Message, Receive
 from service.api.errors import BadRequest, InvalidRequest, UnsupportedMediaType
 from service.api.public import ExtractTextRequest
 from service.errors import TooLarge, UnreadableDocument
+from service.ingest.filename import clean_filename
 
 # Room for multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# After a 413, how long we keep reading (and dropping) the rest of the body so that the client
+# can read the answer; POST /extract reads at most DRAIN_FACTOR × the upload limit more.
+DRAIN_SECONDS = 30.0
+DRAIN_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -30,14 +36,32 @@ class Upload:
     filename: str | None
 
 
-async def read_upload(request: Request, max_bytes: int) -> Upload:
-    """The document bytes and filename of a POST /extract request, or a NianbaoError."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+async def read_upload(request: Request, max_bytes: int, *, drain_bytes: int = 0) -> Upload:
+    """The document bytes and filename of a POST /extract request, or a NianbaoError.
+
+    Refusing an oversized body must not leave it unread: a server that closes the connection
+    with unread data makes the TCP stack answer with a reset, and a client that sends its whole
+    body before reading (urllib, anything sending `Connection: close`) then sees "connection
+    reset" instead of the 413. So after a 413 up to `drain_bytes` more of the body are read and
+    dropped (never held), for DRAIN_SECONDS at most. A client waiting for `100 Continue` has
+    sent nothing yet: it is answered at once.
+    """
+    body = _Body(request)
+    try:
+        return await _read(body, max_bytes)
+    except TooLarge:
+        if drain_bytes > 0 and not _expects_continue(request):
+            await body.discard_rest(drain_bytes)
+        raise
+
+
+async def _read(body: _Body, max_bytes: int) -> Upload:
+    media_type = body.request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "multipart/form-data":
-        upload = await _read_multipart(_limited(request, max_bytes + MULTIPART_OVERHEAD_BYTES, max_bytes))
+        upload = await _read_multipart(body.limited(max_bytes + MULTIPART_OVERHEAD_BYTES, max_bytes))
     elif media_type == "application/json" or media_type.endswith("+json"):
         # A JSON string may spell each CJK character as a 6-byte \uXXXX escape (3 bytes in UTF-8).
-        upload = await _read_json(_limited(request, 2 * max_bytes + MULTIPART_OVERHEAD_BYTES, max_bytes))
+        upload = await _read_json(body.limited(2 * max_bytes + MULTIPART_OVERHEAD_BYTES, max_bytes))
     else:
         raise UnsupportedMediaType(
             f"send the report as multipart/form-data (field 'file') or as JSON {{\"text\": ...}}, "
@@ -59,25 +83,57 @@ def _too_large(max_bytes: int) -> TooLarge:
     )
 
 
-def _limited(request: Request, body_limit: int, max_bytes: int) -> Request:
-    """A view of the request whose body stream refuses to go past `body_limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > body_limit:
-        raise _too_large(max_bytes)
-    receive = request.receive
-    received = 0
+def _expects_continue(request: Request) -> bool:
+    return request.headers.get("expect", "").strip().lower() == "100-continue"
 
-    async def counting_receive() -> Message:
-        nonlocal received
-        message = await receive()
+
+def _declared_length(request: Request) -> int | None:
+    declared = request.headers.get("content-length", "").strip()
+    return int(declared) if declared.isdigit() else None
+
+
+class _Body:
+    """The request's body stream, counted, knowing whether its last chunk has been read (asking
+    for more after that would wait until the client hangs up)."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.received = 0
+        self.ended = False
+
+    async def receive(self) -> Message:
+        message = await self.request.receive()
         if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > body_limit:
-                raise _too_large(max_bytes)
+            self.received += len(message.get("body", b""))
+            self.ended = not message.get("more_body", False)
+        else:
+            self.ended = True  # http.disconnect: nothing more will come
         return message
 
-    limited_receive: Receive = counting_receive
-    return Request(request.scope, receive=limited_receive)
+    def limited(self, body_limit: int, max_bytes: int) -> Request:
+        """A view of the request whose body stream refuses to go past `body_limit` bytes."""
+        declared = _declared_length(self.request)
+        if declared is not None and declared > body_limit:
+            raise _too_large(max_bytes)
+
+        async def counting_receive() -> Message:
+            message = await self.receive()
+            if self.received > body_limit:
+                raise _too_large(max_bytes)
+            return message
+
+        limited_receive: Receive = counting_receive
+        return Request(self.request.scope, receive=limited_receive)
+
+    async def discard_rest(self, max_bytes: int) -> None:
+        """Read and drop the rest of the body: at most `max_bytes` more, for DRAIN_SECONDS."""
+        declared = _declared_length(self.request)
+        if self.ended or (declared is not None and declared - self.received > max_bytes):
+            return  # nothing left, or more than we would read anyway: answer now
+        start = self.received
+        with anyio.move_on_after(DRAIN_SECONDS):
+            while not self.ended and self.received - start <= max_bytes:
+                await self.receive()
 
 
 async def _read_multipart(request: Request) -> Upload:
@@ -120,7 +176,6 @@ async def _read_json(request: Request) -> Upload:
 
 
 def _base_name(filename: str | None) -> str | None:
-    """Only the file's own name: browsers and scripts sometimes send a whole client path."""
-    if not filename:
-        return None
-    return PureWindowsPath(filename).name or None
+    """Only the file's own name, cleaned and bounded (clients send whole paths, control
+    characters, names a million characters long)."""
+    return clean_filename(filename)

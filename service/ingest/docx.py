@@ -14,8 +14,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lxml import etree
+
 from service.document import Cell, Table
-from service.errors import UnreadableDocument
+from service.errors import NianbaoError, UnreadableDocument
+from service.ingest.limits import Limits, check_chars, too_much_inflated
 from service.ingest.normalize import normalize_text
 
 # --------------------------------------------------------------------------------------------
@@ -159,36 +162,102 @@ def _cell_for(cells: dict[int, Cell], cell: SourceCell, row_start: int) -> Cell:
 # --------------------------------------------------------------------------------------------
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_PACKAGE_RELS = "_rels/.rels"
+_OFFICE_DOCUMENT = "/officeDocument"
+_DEFAULT_MAIN = "word/document.xml"
+_MAX_RELS_BYTES = 1 << 20
+_CHUNK = 1 << 20
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 _SKIP = {_MC_FALLBACK, _W + "del", _W + "moveFrom", _W + "pPr", _W + "rPr", _W + "tcPr"}
 
 
-def read_docx(data: bytes) -> tuple[str, list[Table]]:
+def read_docx(data: bytes, limits: Limits | None = None) -> tuple[str, list[Table]]:
     """Body paragraphs and tables in document order; merged cells expanded to the table grid."""
-    body = _open_body(data)
-    text, tables = render_blocks(list(_body_blocks(body)), origin="docx")
+    limits = limits or Limits.from_settings()
+    body = _open_body(data, limits.max_inflated_bytes)
+    text, tables = render_blocks(list(_counted(_body_blocks(body), limits)), origin="docx")
     if not text.strip():
         raise UnreadableDocument("the .docx file contains no text", ".docx 文件中没有文字")
     return text, tables
 
 
-def _open_body(data: bytes) -> Any:
-    """The w:body element, or a clear refusal for a damaged or non-docx file."""
-    try:
-        import docx  # python-docx; imported here so the PDF path does not pay for it
+def _counted(blocks: Iterator[Block], limits: Limits) -> Iterator[Block]:
+    """The blocks, refused as soon as their text passes the character limit (before rendering)."""
+    chars = 0
+    for block in blocks:
+        if isinstance(block, str):
+            chars += len(block) + 1
+        else:
+            chars += sum(len(cell.text) + 1 for row in block.rows for cell in row)
+        check_chars(chars, limits)
+        yield block
 
-        document = docx.Document(io.BytesIO(data))
-        return document.element.body
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+
+def _damaged(exc: Exception) -> UnreadableDocument:
+    return UnreadableDocument(
+        f"not a readable .docx file ({type(exc).__name__}: {exc})",
+        f"无法读取 .docx 文件（文件损坏或不是 Word 2007+ 格式）：{exc}",
+    )
+
+
+def _open_body(data: bytes, max_inflated: int) -> Any:
+    """The w:body element, or a clear refusal for a damaged, non-docx or oversized file.
+
+    Only the main document part is inflated (images and the rest are never read), through a
+    capped stream: its declared size is checked first, then the bytes actually produced, since
+    a zip's declared sizes can lie. Entities are not expanded (no "billion laughs").
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            xml = _inflate(package, _main_part(package), max_inflated)
+    except (NianbaoError, MemoryError):
+        raise
+    except Exception as exc:  # zipfile/zlib raise many types on damaged archives
+        raise _damaged(exc) from exc
+    try:
+        root = etree.fromstring(xml, parser=etree.XMLParser(
+            remove_blank_text=True, resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
         raise UnreadableDocument(
-            f"not a readable .docx file ({type(exc).__name__}: {exc})",
-            f"无法读取 .docx 文件（文件损坏或不是 Word 2007+ 格式）：{exc}",
+            f"damaged .docx file (XMLSyntaxError: {exc})", f".docx 文件已损坏：{exc}"
         ) from exc
-    except Exception as exc:  # python-docx/lxml raise many types on damaged packages
-        raise UnreadableDocument(
-            f"damaged .docx file ({type(exc).__name__}: {exc})",
-            f".docx 文件已损坏：{exc}",
-        ) from exc
+    body = root.find(_W + "body")
+    if body is None:
+        raise UnreadableDocument("the .docx file has no document body", ".docx 文件中没有正文")
+    return body
+
+
+def _main_part(package: zipfile.ZipFile) -> str:
+    """The name of the main document part: the package relationship says, else word/document.xml."""
+    names = set(package.namelist())
+    if _PACKAGE_RELS in names:
+        rels = etree.fromstring(_inflate(package, _PACKAGE_RELS, _MAX_RELS_BYTES),
+                                parser=etree.XMLParser(resolve_entities=False, no_network=True))
+        for rel in rels:
+            if str(rel.get("Type", "")).endswith(_OFFICE_DOCUMENT):
+                target = str(rel.get("Target", "")).lstrip("/")
+                if target in names:
+                    return target
+    if _DEFAULT_MAIN in names:
+        return _DEFAULT_MAIN
+    raise UnreadableDocument(
+        "the ZIP archive holds no Word document part (word/document.xml)",
+        "压缩包中没有 Word 文档正文（word/document.xml）",
+    )
+
+
+def _inflate(package: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """One member's bytes, refused past `limit` by its declared size or while streaming."""
+    info = package.getinfo(name)
+    if info.file_size > limit:
+        raise too_much_inflated(limit, name)
+    out = bytearray()
+    with package.open(info) as member:
+        while chunk := member.read(_CHUNK):
+            out += chunk
+            if len(out) > limit:
+                raise too_much_inflated(limit, name)
+    return bytes(out)
 
 
 def _body_blocks(container: Any) -> Iterator[Block]:

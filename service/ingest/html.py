@@ -14,6 +14,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from service.document import Cell, Table
+from service.ingest.limits import too_many_chars
 from service.ingest.normalize import collapse_whitespace, normalize_text
 
 HtmlElement = etree._Element
@@ -38,6 +39,13 @@ _HAS_TAG = re.compile(r"<[a-zA-Z/!]")
 _JS_ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|\r\n|[\s\S])")
 _JS_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "", "f": "\f", "v": "\n", "0": ""}
 _DEPTH_LIMIT = 1000
+_FLAT_DEPTH = 256
+_TABLE_PARTS = {"table", "caption", "colgroup", "col", "thead", "tbody", "tfoot", "tr", "td", "th"}
+_TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:_-]*)\b[^<>]*?(/?)>")
+_VOID = {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+}  # fmt: skip
 _INLINE_TAG = re.compile(
     r"</?(?:font|span|b|i|u|s|em|strong|small|big|a|sup|sub|o:p|st1:[a-z]+)(?:\s[^<>]*)?/?>",
     re.IGNORECASE,
@@ -48,9 +56,10 @@ _TABLE_TAG = re.compile(r"<(/?)table\b[^>]*>", re.IGNORECASE)
 class _TextBuilder:
     """Appends normalized text and knows its length, so spans can be taken while writing."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_chars: int | None = None) -> None:
         self.parts: list[str] = []
         self.length = 0
+        self.max_chars = max_chars
         self._last = ""
         self._pending_space = False
 
@@ -60,6 +69,8 @@ class _TextBuilder:
             return
         self.parts.append(text)
         self.length += len(text)
+        if self.max_chars is not None and self.length > self.max_chars:
+            raise too_many_chars(self.max_chars)  # stop rendering now, not after a huge page
         self._last = (self._last + text)[-2:]
         self._pending_space = False
 
@@ -275,8 +286,10 @@ def _depth(root: HtmlElement) -> int:
 
 
 def _parse(markup: str) -> HtmlElement | None:
-    """Parse a page; when unclosed inline tags nest past libxml2's depth limit (which silently
-    drops the rest of the page), parse again without the inline tags."""
+    """Parse a page. libxml2 stops at a nesting depth of 2048 (256 without huge_tree) and
+    silently drops the rest of the page; past _DEPTH_LIMIT we parse again without the inline
+    tags (unclosed <font>/<span> are the usual cause), and if the page is still that deep
+    (thousands of nested <div>s), with the nesting flattened to _FLAT_DEPTH."""
     markup = _XML_DECLARATION.sub("", markup.replace("\x00", ""), count=1)
     if not markup.strip():
         return None
@@ -286,9 +299,51 @@ def _parse(markup: str) -> HtmlElement | None:
         if _depth(root) >= _DEPTH_LIMIT:
             markup = _INLINE_TAG.sub("", markup)
             root = lxml_html.document_fromstring(markup, parser=parser)
+        if _depth(root) >= _DEPTH_LIMIT:
+            root = lxml_html.document_fromstring(flatten_nesting(markup, _FLAT_DEPTH), parser=parser)
     except (etree.ParserError, ValueError):
         return None
     return root
+
+
+def flatten_nesting(markup: str, max_depth: int) -> str:
+    """The markup with every element nested deeper than `max_depth` unwrapped: its tags dropped
+    (a block tag becomes <br>, so its text keeps its own line), its content kept in place.
+    Table parts are never unwrapped: the grids are what the readers need.
+
+    Depth is counted on the tags as written, closing an element at its end tag (or at an
+    enclosing element's end tag); only elements that were opened are ever closed.
+    """
+    out: list[str] = []
+    stack: list[tuple[str, bool]] = []  # (tag, kept)
+    kept_depth = 0
+    position = 0
+    for match in _TAG_TOKEN.finditer(markup):
+        closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
+        if name in _VOID or self_closing:
+            continue
+        replacement: str | None = None
+        if not closing:
+            keep = kept_depth < max_depth or name in _TABLE_PARTS
+            stack.append((name, keep))
+            kept_depth += keep
+            if not keep:
+                replacement = "<br>" if name in _BLOCKS else ""
+        else:
+            at = next((i for i in range(len(stack) - 1, max(-1, len(stack) - 64), -1) if stack[i][0] == name), None)
+            if at is None:
+                continue  # a stray end tag: left for the parser to ignore
+            closed = stack[at:]
+            del stack[at:]
+            kept_depth -= sum(keep for _, keep in closed)
+            if not closed[0][1]:
+                replacement = "<br>" if name in _BLOCKS else ""
+        if replacement is not None:
+            out.append(markup[position : match.start()])
+            out.append(replacement)
+            position = match.end()
+    out.append(markup[position:])
+    return "".join(out)
 
 
 class _Renderer:
@@ -357,12 +412,14 @@ def _needs_script_tables(root: HtmlElement) -> bool:
     return not visible and any(_script_has_table(s) for s in root.iter("script"))
 
 
-def read_html(markup: str) -> tuple[str, list[Table]]:
-    """(normalized text, tables) of an HTML page; text is '' when the page shows nothing."""
+def read_html(markup: str, max_chars: int | None = None) -> tuple[str, list[Table]]:
+    """(normalized text, tables) of an HTML page; text is '' when the page shows nothing.
+
+    Past `max_chars` characters of text, DocumentTooLarge (checked while rendering)."""
     root = _parse(markup)
     if root is None:
         return "", []
-    builder = _TextBuilder()
+    builder = _TextBuilder(max_chars)
     renderer = _Renderer(builder, tables_from_scripts=_needs_script_tables(root))
     renderer.render(root)
     return builder.text().rstrip(), renderer.tables
@@ -382,12 +439,12 @@ def _table_blocks(text: str) -> Iterator[tuple[int, int]]:
                 yield start, match.end()
 
 
-def read_text_with_html_tables(text: str) -> tuple[str, list[Table]]:
+def read_text_with_html_tables(text: str, max_chars: int | None = None) -> tuple[str, list[Table]]:
     """Plain text or markdown whose tables are HTML (PDF-to-markdown tools emit these).
 
     The text around the tables keeps its own lines; each table is rendered as in an HTML page.
     """
-    builder = _TextBuilder()
+    builder = _TextBuilder(max_chars)
     tables: list[Table] = []
     position = 0
     for start, end in _table_blocks(text):

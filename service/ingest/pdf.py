@@ -8,10 +8,14 @@ puts each value back on its row. Text outside the tables is read line by line, t
 from __future__ import annotations
 
 import io
+import logging
 import re
+import zlib
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from service.document import Table
@@ -24,7 +28,15 @@ from service.ingest.docx import (
     join_fragments,
     render_blocks,
 )
+from service.ingest.limits import Limits, check_chars, too_many_pages, too_much_inflated
 from service.ingest.normalize import normalize_text
+
+# pdfminer logs a WARNING for every font quirk it works around (Chromium's PDFs: "Could not get
+# FontBBox from font descriptor…", once per font and page) and pdfplumber a few of its own. They
+# never change what we read, and with no handler configured Python prints them on stderr, over
+# the CLI's output. Only errors are let through.
+for _name in ("pdfminer", "pdfplumber"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 # A rect this thin is a drawn rule; a bigger filled rect without a stroke is a background or a
 # cell shading, and counting its edges as rulings turns ordinary prose into one-column "tables".
@@ -43,6 +55,7 @@ _FOOTER = re.compile(
 )
 _BARE_PAGE_NUMBER = re.compile(r"^\d{1,4}$")
 _NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+%?$")
+_INFLATE_CHUNK = 1 << 20
 
 
 @dataclass
@@ -53,15 +66,30 @@ class _Placed:
     block: Block
 
 
-def read_pdf(data: bytes) -> tuple[str, list[Table], int]:
-    """(normalized text, tables, page count) of a PDF with a text layer; refuses scans and junk."""
+def read_pdf(data: bytes, limits: Limits | None = None) -> tuple[str, list[Table], int]:
+    """(normalized text, tables, page count) of a PDF with a text layer; refuses scans and junk.
+
+    Pages are read one at a time, and the page and character limits are checked as they go:
+    first the page count the PDF declares, then the pages actually found, then the characters
+    read so far, so a PDF of 20,000 pages is refused before its second page is laid out.
+    """
+    limits = limits or Limits.from_settings()
     pdf = _open_pdf(data)
     try:
-        with pdf:
-            page_count = len(pdf.pages)
-            if page_count == 0:
-                raise UnreadableDocument("the PDF has no pages", "PDF 文件没有页面")
-            pages = [_read_page(page) for page in pdf.pages]
+        declared = _declared_page_count(pdf)
+        if declared is not None and declared > limits.max_pages:
+            raise too_many_pages(limits.max_pages, declared)
+        pages: list[tuple[list[_Placed], int]] = []
+        chars = inflated = 0
+        for page in _iter_pages(pdf, limits.max_pages):
+            inflated += _content_size(page, limits.max_inflated_bytes - inflated, limits.max_inflated_bytes)
+            pages.append(_read_page(page))
+            page.close()
+            chars += pages[-1][1]
+            check_chars(chars, limits)
+        page_count = len(pages)
+        if page_count == 0:
+            raise UnreadableDocument("the PDF has no pages", "PDF 文件没有页面")
     except NianbaoError:
         raise
     except Exception as exc:  # pdfminer raises many exception types on damaged files
@@ -69,6 +97,9 @@ def read_pdf(data: bytes) -> tuple[str, list[Table], int]:
             f"the PDF is damaged and cannot be read ({type(exc).__name__}: {exc})",
             f"PDF 文件已损坏，无法读取：{exc}",
         ) from exc
+    finally:
+        # Not pdf.close(): it builds every page of the document first, to close each one.
+        pdf.stream.close()
     if sum(count for _, count in pages) == 0:
         raise UnreadableDocument(
             "the PDF has no text layer (a scanned document); it needs OCR before it can be read",
@@ -80,6 +111,89 @@ def read_pdf(data: bytes) -> tuple[str, list[Table], int]:
             "the PDF's text layer is empty; it needs OCR", "PDF 文字层为空，需要 OCR 文字识别"
         )
     return text, tables, page_count
+
+
+def _declared_page_count(pdf: Any) -> int | None:
+    """The /Count of the page tree: cheap to read, but it may lie (the pages are counted too)."""
+    from pdfminer.pdftypes import resolve1
+
+    try:
+        count = resolve1(resolve1(pdf.doc.catalog.get("Pages")).get("Count"))
+    except Exception:  # a missing or damaged page tree: the walk below decides
+        return None
+    return count if isinstance(count, int) else None
+
+
+def _content_size(page: Any, budget: int, limit: int) -> int:
+    """Inflated bytes of the page's content streams, refused past `budget`, before pdfminer
+    inflates them whole (a few KB of deflated spaces make a gigabyte)."""
+    from pdfminer.pdftypes import PDFStream, resolve1
+
+    used = 0
+    for ref in page.page_obj.contents:
+        stream = resolve1(ref)
+        if isinstance(stream, PDFStream):
+            used += _stream_size(stream, budget - used)
+            if used > budget:
+                raise too_much_inflated(limit, f"the content of page {page.page_number}")
+    return used
+
+
+def _stream_size(stream: Any, cap: int) -> int:
+    """The stream's decoded size when its first filter is Flate (counted up to just past `cap`,
+    in bounded chunks); otherwise its raw size (the other filters do not inflate much)."""
+    from pdfminer.pdftypes import LITERALS_FLATE_DECODE
+
+    if stream.data is not None:
+        return len(stream.data)
+    data = stream.rawdata or b""
+    filters = stream.get_filters()
+    if not filters or filters[0][0] not in LITERALS_FLATE_DECODE:
+        return len(data)
+    if stream.decipher:
+        data = stream.decipher(stream.objid, stream.genno, data, stream.attrs)
+    inflater = zlib.decompressobj()
+    size = 0
+    try:
+        while data and size <= cap:
+            size += len(inflater.decompress(data, _INFLATE_CHUNK))
+            data = inflater.unconsumed_tail
+    except zlib.error:
+        return len(stream.rawdata or b"")  # damaged: pdfminer copes or fails on its own
+    return size
+
+
+def _deduped(page: Any) -> Any:
+    """The page without duplicate characters (the same glyph printed twice for a bold effect).
+
+    pdfplumber's Page.dedupe_chars with the same rule (same text, font and size, positions
+    within 1pt), but linear after sorting: pdfplumber restores the order with list.index,
+    quadratic in the characters of the page (a dense page took seconds).
+    """
+    from pdfplumber.utils import cluster_objects
+
+    chars = page.chars
+    key = itemgetter("upright", "text", "fontname", "size")
+    keep: set[int] = set()
+    for _, group in groupby(sorted(chars, key=key), key=key):
+        for line in cluster_objects(list(group), itemgetter("doctop"), 1):
+            for spot in cluster_objects(line, itemgetter("x0"), 1):
+                keep.add(id(min(spot, key=itemgetter("doctop", "x0"))))
+    return page.filter(lambda obj: obj.get("object_type") != "char" or id(obj) in keep)
+
+
+def _iter_pages(pdf: Any, max_pages: int) -> Iterator[Any]:
+    """pdfplumber pages, built one at a time (pdf.pages builds all of them first)."""
+    from pdfminer.pdfpage import PDFPage
+    from pdfplumber.page import Page
+
+    doctop = 0.0
+    for index, page_obj in enumerate(PDFPage.create_pages(pdf.doc)):
+        if index >= max_pages:
+            raise too_many_pages(max_pages)
+        page = Page(pdf, page_obj, page_number=index + 1, initial_doctop=doctop)
+        doctop += page.height
+        yield page
 
 
 def _open_pdf(data: bytes) -> Any:
@@ -104,7 +218,7 @@ def _open_pdf(data: bytes) -> Any:
 
 def _read_page(page: Any) -> tuple[list[_Placed], int]:
     """One page's prose lines and tables in reading order, plus its character count."""
-    page = page.dedupe_chars()
+    page = _deduped(page)
     chars = [c for c in page.chars if c["text"].strip()]
     if not chars:
         return [], 0

@@ -20,7 +20,11 @@ TABLES_BY_NAME: dict[str, type[SQLModel]] = {str(table.__tablename__): table for
 
 
 def save_extraction(session: Session, doc: Document, extraction: Extraction) -> ExtractionRow:
-    """Store an extraction with its document (created once per sha256), fields and findings."""
+    """Store an extraction with its document (created once per sha256), fields and findings.
+
+    When the document was stored before under another name, `extraction` is updated in place
+    to say the stored name (see _name_as_stored), so what the caller returns is what was stored.
+    """
     if "\x00" in doc.text:
         # PostgreSQL text cannot hold NUL; refuse on every backend alike rather than fail on one.
         raise UnreadableDocument(
@@ -38,6 +42,7 @@ def save_extraction(session: Session, doc: Document, extraction: Extraction) -> 
 
 def _save(session: Session, doc: Document, extraction: Extraction) -> ExtractionRow:
     document = _upsert_document(session, doc)
+    _name_as_stored(extraction, document)
     info = extraction.extraction
     row = ExtractionRow(
         id=info.id,
@@ -55,6 +60,21 @@ def _save(session: Session, doc: Document, extraction: Extraction) -> Extraction
     session.commit()
     session.refresh(row)
     return row
+
+
+def _name_as_stored(extraction: Extraction, document: DocumentRow) -> None:
+    """A document is its bytes and keeps the name it first arrived under; an extraction of the
+    same bytes under another name says the stored name (so the answer, GET /extractions and
+    GET /documents agree) and records the name it came under in a notice."""
+    arrived = extraction.document.filename
+    if arrived == document.filename:
+        return
+    extraction.document.filename = document.filename
+    extraction.extraction.notices.append(
+        f"These bytes are stored as document {document.id} under its first name "
+        f"{document.filename!r}; this upload was named {arrived!r}. "
+        f"同一文件已以首次上传的名称 {document.filename!r} 存储；本次上传的名称为 {arrived!r}。"
+    )
 
 
 def _upsert_document(session: Session, doc: Document) -> DocumentRow:

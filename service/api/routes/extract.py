@@ -13,7 +13,7 @@ from service import pipeline
 from service.api.deps import SessionDep, SettingsDep
 from service.api.errors import InternalError
 from service.api.public import ErrorPublic, ExtractTextRequest
-from service.api.upload import Upload, read_upload
+from service.api.upload import DRAIN_FACTOR, Upload, read_upload
 from service.contract import Extraction
 from service.errors import NianbaoError
 from service.store import crud
@@ -47,7 +47,8 @@ async def extract(request: Request, session: SessionDep, settings: SettingsDep) 
 
     Returns the contract JSON; the extraction is stored with its document (one per sha256).
     """
-    upload = await read_upload(request, settings.max_upload_bytes)
+    limit = settings.max_upload_bytes
+    upload = await read_upload(request, limit, drain_bytes=DRAIN_FACTOR * limit)
     return await run_in_threadpool(extract_and_store, session, upload)
 
 
