@@ -39,11 +39,12 @@ LOW_DOUBTS = frozenset({
     "block_count_mismatch",
 })
 # Doubts that lower a value to medium when nothing else argues.
-MEDIUM_DOUBTS = frozenset({"fuzzy_label", "not_stated", "ocr_letter", "thousands_separator",
+MEDIUM_DOUBTS = frozenset({"fuzzy_label", "partial_label", "not_stated", "subrows_not_printed", "ocr_letter", "thousands_separator",
                            "number_rejoined", "reading_unconfirmed"})
 # Evidence that the layout itself was reconstructed (split, transposed, placed), so a failing
 # rule is more likely a misreading than a printing error.
-RECONSTRUCTED = frozenset({"glued_digits_split", "column_major_layout", "placed_by_position", "fuzzy_label"})
+RECONSTRUCTED = frozenset({"glued_digits_split", "column_major_layout", "placed_by_position", "fuzzy_label",
+                           "partial_label"})
 
 CONFIDENCE = {"high": 0.95, "medium": 0.7, "low": 0.3}
 

@@ -125,7 +125,7 @@ def _find_prefix(ct: CompactText, source: str, label: Label, lo: int, hi: int) -
             continue
         end = ct.offsets[i + size - 1] + 1
         after = source[end : end + 1]
-        if after in ("\t", "\n", "|", "") or after.isdigit():
+        if after in ("\t", "\n", "|", "", " ") or after.isdigit():
             return (i, i + size)
     return None
 

@@ -36,6 +36,7 @@ from service.templates import (
     Equation,
     Label,
     equations,
+    strip_numbering,
     table2,
     table3_columns,
     table3_rows,
@@ -284,6 +285,13 @@ def read_table3(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
                 doubts.append("subrow_missing")
             readings[path] = Reading(path=path, value=values.get(path), span=None,
                                      doubts=doubts + ["derived_from_subrows"])
+    if not subrows_printed and "other_total" in rows and not any(k in found for k in _SUBROWS):
+        # (六) printed as one row, as the 2019 template and many 2021 reports do: its sub-rows are
+        # not stated, which is no defect to review.
+        for k in _SUBROWS:
+            for c in columns:
+                path = f"applications.{k}.{c}"
+                readings[path] = Reading(path=path, value=None, doubts=["subrows_not_printed"])
     own = {f"applications.{key}.{c}": {f"applications.{key}"}
            for key, rr in rows.items() if SELF_CONFIRMING & set(rr.options.doubts) | (
                {"placed_by_position"} if rr.placed_by_position else set()) for c in columns}
@@ -437,20 +445,39 @@ def _table3_lines(
 ) -> tuple[dict[str, RowRead], list[Choice], str]:
     """One row per line; lines whose label was cut off are placed between labelled rows."""
     entries: list[tuple[str | None, RawRow, Span]] = []
+    hints: dict[int, str] = {}  # entry index → the cut label printed before its values
     pos = start
     used: set[str] = set()
     for line in text[start:end].split("\n"):
         lstart, lend = pos, pos + len(line)
         pos = lend + 1
-        on_line = [a for a in anchors if lstart <= a.start < lend]
+        line_anchors = [a for a in anchors if lstart <= a.start < lend]
+        # The line's first value: read from its start and after each label on it; a number right
+        # before a label is its numbering (`3 危及…`), not a value.
+        values = [sl for x in (lstart, *(a.end for a in line_anchors))
+                  for sl in cut_slots(text, x, lend, grid_cells=grid_cells).slots[:1]
+                  if not any(not text[sl.span[1] : a.start].strip() for a in line_anchors if a.start >= sl.span[1])]
+        first_value = min((sl.span[0] for sl in values), default=lend)
+        # A label is the row's when printed before its values; a label after them (cut across
+        # lines) begins the next row.
+        on_line = [a for a in line_anchors if a.start < first_value]
         label = on_line[-1] if on_line else None
         seg_start = label.end if label else lstart
         raw = cut_slots(text, seg_start, lend, grid_cells=grid_cells)
         cut.append(raw)
+        hint = ""
         if label is None:
-            # An unlabeled line: a row whose label was cut off, or stray numbers.
-            seg = text[lstart:lend]
-            if re.search(r"[\u4e00-\u9fff]", seg) or len(raw.slots) + len(raw.trailing_blanks) < n - 1:
+            # An unlabeled line: a row whose label was cut off, or stray numbers. Leading cells
+            # with text are what is left of its label.
+            label_end = _label_cells_end(text, lstart, lend)
+            hint = re.sub(r"[\s|]", "", text[lstart:label_end])
+            if label_end > lstart:
+                raw = cut_slots(text, label_end, lend, grid_cells=grid_cells)
+            if len(raw.slots) + len(raw.trailing_blanks) < n - 1:
+                continue
+            if re.search(r"[\u4e00-\u9fff]", hint):
+                hints[len(entries)] = hint
+            elif re.search(r"[\u4e00-\u9fff]", text[lstart:lend]):
                 continue
         if not raw.slots:
             continue
@@ -461,6 +488,7 @@ def _table3_lines(
         if key:
             used.add(key)
         entries.append((key, raw, (label.start, label.end) if label else (lstart, lend)))
+    partial = _resolve_cut_labels(entries, hints, value_rows, used)
 
     rows: dict[str, RowRead] = {}
     choices: list[Choice] = []
@@ -473,7 +501,9 @@ def _table3_lines(
         assert lkey is not None
         opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n, groups=groups)
         anchor = next((a for a in anchors if a.key == lkey), None)
-        if anchor and anchor.fuzzy:
+        if lkey in partial:
+            opts.doubts.append("partial_label")
+        elif anchor and anchor.fuzzy:
             opts.doubts.append("fuzzy_label")
         rows[lkey] = RowRead(lkey, opts, span)
     for lo, hi in itertools.pairwise(bounds):
@@ -512,6 +542,56 @@ def _table3_lines(
             r.options = RowOptions([[(None, None)] * n], doubts=r.options.doubts)
     # Rows handled by a placement choice must not be fixed to the placeholder.
     return rows, choices, "lines"
+
+
+def _label_cells_end(text: str, start: int, end: int) -> int:
+    """Where the leading cells holding text (not numbers) of a delimited line end."""
+    pos = start
+    seen_text = False
+    for m in re.finditer(r"[^\t|]*(?:[\t|]|$)", text[start:end]):
+        cell = m.group(0).strip(" \t|")
+        if (cell or seen_text) and not re.search(r"[\u4e00-\u9fff]", cell):
+            break  # a number, a blank marker, or an empty cell after the label: the values
+        seen_text = seen_text or bool(cell)
+        pos = start + m.end() - (1 if m.group(0)[-1:] in ("\t", "|") else 0)  # at the delimiter
+        if m.end() >= end - start:
+            break
+    return pos
+
+
+def _resolve_cut_labels(
+    entries: list[tuple[str | None, RawRow, Span]], hints: dict[int, str], value_rows: list[str],
+    used: set[str],
+) -> set[str]:
+    """Rows whose label was cut across lines (`4.保护第三`, `律行政法规禁止公开`, `度继续办理`): the
+    piece printed before the values names a row when exactly one unread row between its labelled
+    neighbours contains it (and has its numbering). Returns the rows so named."""
+    labels = {r.key: r for r in table3_rows()}
+    position = {k: i for i, k in enumerate(value_rows)}
+    named: set[str] = set()
+    for idx, hint in sorted(hints.items()):
+        before = [k for k, _, _ in entries[:idx] if k is not None]
+        after = [k for k, _, _ in entries[idx + 1 :] if k is not None]
+        lo = _position(position, before[-1], after=True) if before else -1
+        hi = _position(position, after[0], after=False) if after else len(value_rows)
+        fits = [k for k in value_rows[lo + 1 : hi] if k not in used and _cut_label_fits(hint, labels[k])]
+        if len(fits) == 1:
+            _, raw, span = entries[idx]
+            entries[idx] = (fits[0], raw, span)
+            used.add(fits[0])
+            named.add(fits[0])
+    return named
+
+
+def _cut_label_fits(piece: str, label: Label) -> bool:
+    core = strip_numbering(piece)
+    if len(core) < 2:
+        return False
+    number = re.match(r"(\d+)[.、．]", piece)
+    own = numbering_of(label)
+    if number and own and number.group(1) != own:
+        return False
+    return any(core in form for form in label.forms())
 
 
 def _position(position: dict[str, int], key: str | None, *, after: bool) -> int:
