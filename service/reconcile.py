@@ -39,7 +39,8 @@ LOW_DOUBTS = frozenset({
     "block_count_mismatch",
 })
 # Doubts that lower a value to medium when nothing else argues.
-MEDIUM_DOUBTS = frozenset({"fuzzy_label", "partial_label", "not_stated", "subrows_not_printed", "ocr_letter", "thousands_separator",
+MEDIUM_DOUBTS = frozenset({"fuzzy_label", "partial_label", "not_stated", "subrows_not_printed",
+                           "values_apart_from_labels", "ocr_letter", "thousands_separator",
                            "number_rejoined", "reading_unconfirmed"})
 # Evidence that the layout itself was reconstructed (split, transposed, placed), so a failing
 # rule is more likely a misreading than a printing error.

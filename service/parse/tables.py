@@ -35,6 +35,7 @@ from service.readings import Reading, SectionReading
 from service.templates import (
     Equation,
     Label,
+    Table2Group,
     equations,
     strip_numbering,
     table2,
@@ -723,8 +724,14 @@ def read_table2(text: str, region: Span, template: str, grid_cells: frozenset[in
         nxt = next((s for s in stops if s > h[0]), end)
         raws.append((h, cut_slots(text, h[1], nxt, grid_cells=grid_cells)))
     handled: set[str] = set()
+    dump = _table2_dump(text, end, raws, groups, stops, grid_cells)
+    if dump is not None:
+        readings.update(dump)
+        handled.update(path.split(".")[1] for path in dump)
     for i, (h, raw) in enumerate(raws):
         _, _, key, gi = h
+        if key in handled:
+            continue
         g = groups[gi]
         n = len(g.columns)
         cols = [c.key for c in g.columns]
@@ -782,6 +789,65 @@ def read_table2(text: str, region: Span, template: str, grid_cells: frozenset[in
                                  [c.key for c in g.columns], {r.key: r for r in g.rows})
     return SectionReading(section="active_disclosure", found=bool(hits), readings=readings,
                           findings=findings, span=region, facts={"template": template})
+
+
+def _table2_dump(
+    text: str, end: int, raws: list[tuple[tuple[int, int, str, int], RawRow]],
+    groups: Sequence[Table2Group], stops: list[int], grid_cells: frozenset[int],
+) -> dict[str, Reading] | None:
+    """Table 2 from a PDF text dump: labels in one place, their values in another.
+
+    When every row label is found, several stand without values, and the values in the region
+    number exactly the template's cells, the values are the groups' in the order their labels
+    appear, each group row by row or column by column. A sign or a decimal where its column
+    allows none rules an order out; two orders that remain and disagree leave the cells `low`.
+    """
+    found = {h[2] for h, _ in raws}
+    if found != {r.key for g in groups for r in g.rows} or sum(not raw.slots for _, raw in raws) < 2:
+        return None
+    slots = {s.span: s for _, raw in raws for s in raw.slots}
+    for a in _article_positions(text, raws[0][0][0], end):
+        nxt = next((s for s in stops if s > a), end)
+        slots.update({s.span: s for s in cut_slots(text, a, nxt, grid_cells=grid_cells).slots})
+    values = [slots[k] for k in sorted(slots)]
+    if len(values) != sum(len(g.rows) * len(g.columns) for g in groups):
+        return None
+    first_label = {gi: min(h[0] for h, _ in raws if h[3] == gi) for gi in range(len(groups))}
+    readings: dict[str, Reading] = {}
+    pos = 0
+    for gi in sorted(first_label, key=lambda k: first_label[k]):
+        g = groups[gi]
+        m, n = len(g.rows), len(g.columns)
+        chunk, pos = values[pos : pos + m * n], pos + m * n
+        keys = [h[2] for h, _ in sorted(raws) if h[3] == gi]
+        cols = [c.key for c in g.columns]
+        orders = [_grid(chunk, m, n, column_major=cm) for cm in (True, False)]  # dumps list columns
+        fit = [o for o in orders if _t2_fits(g, o)] or orders
+        for r_idx, key in enumerate(keys):
+            for j, c in enumerate(cols):
+                path = f"active_disclosure.{key}.{c}"
+                v, sp = fit[0][r_idx][j]
+                alts = sorted({o[r_idx][j][0] for o in fit[1:]} - {v}, key=lambda x: (x is None, x or 0))
+                doubts = ["values_apart_from_labels"]
+                if alts:
+                    doubts.append("several_readings_possible")
+                if len(fit) < len(orders) and any(o[r_idx][j][0] != v for o in orders):
+                    doubts.append("reading_unconfirmed")  # chosen by a sign or a decimal point only
+                readings[path] = Reading(path=path, value=v, span=sp, doubts=doubts, alternatives=alts)
+    return readings
+
+
+def _t2_fits(group: Table2Group, grid: list[list[CellValue]]) -> bool:
+    """No negative number outside a 本年增/减 column, no fraction outside an amount column."""
+    for row in grid:
+        for col, (v, _) in zip(group.columns, row, strict=True):
+            if v is None:
+                continue
+            if v < 0 and col.key != "change":
+                return False
+            if isinstance(v, float) and not v.is_integer() and col.type != "decimal":
+                return False
+    return True
 
 
 def _t2_plausibility(cols: Sequence[str], option: Sequence[CellValue]) -> tuple[int, int]:
