@@ -37,6 +37,7 @@ LOW_DOUBTS = frozenset({
     "extra_or_broken_number",
     "row_values_missing",
     "block_count_mismatch",
+    "blank_may_have_vanished",
 })
 # Doubts that lower a value to medium when nothing else argues.
 MEDIUM_DOUBTS = frozenset({"fuzzy_label", "partial_label", "not_stated", "subrows_not_printed",

@@ -237,6 +237,10 @@ def row_options(
         candidates.extend(split.options)
         if split.options:
             doubts.append("glued_digits_split")
+    if not candidates and any(not s.blank for s in values):
+        vanished = _vanished_blank_options(values, n, groups, decimal_cells, signed_cells)
+        if vanished:
+            return RowOptions(vanished, doubts=["blank_may_have_vanished", "glued_digits_split"])
     if not candidates:
         padded: Row = [slot_value(s, i in decimal_cells) for i, s in enumerate(values)]
         padded += [(None, None)] * need
@@ -258,6 +262,33 @@ def row_options(
 class _Split:
     options: list[Row]
     truncated: bool
+
+
+MAX_VANISHED_BLANKS = 2
+
+
+def _vanished_blank_options(
+    values: Sequence[Slot], n: int, groups: Sequence[SumGroup],
+    decimal_cells: frozenset[int], signed_cells: frozenset[int],
+) -> list[Row]:
+    """Glued digits too few for the row: a blank cell printed as nothing vanished from the run.
+    Split into fewer cells and put the blanks back at every place; keep the readings closest to
+    the row's totals. Every such reading is in doubt."""
+    for k in range(1, MAX_VANISHED_BLANKS + 1):
+        near = {j - d for j in decimal_cells for d in range(k + 1)}
+        signed = {j - d for j in signed_cells for d in range(k + 1)}
+        split = _split_slots(values, n - k, (), frozenset(near), frozenset(signed), max_results=200)
+        rows: list[Row] = []
+        for short in split.options:
+            for where in itertools.combinations(range(n), k):
+                cells = iter(short)
+                rows.append([(None, None) if i in where else next(cells) for i in range(n)])
+                if len(rows) >= 2000:
+                    break
+        if rows:
+            ranked = sorted(rows, key=lambda row: _discrepancy(row, groups))
+            return ranked[:MAX_LOOSE_OPTIONS]
+    return []
 
 
 def _discrepancy(row: Row, groups: Sequence[SumGroup]) -> tuple[int, float]:
