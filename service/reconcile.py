@@ -38,6 +38,8 @@ LOW_DOUBTS = frozenset({
     "row_values_missing",
     "block_count_mismatch",
     "blank_may_have_vanished",
+    "line_break_may_cut_number",
+    "ocr_letter_alone",
 })
 # Doubts that lower a value to medium when nothing else argues.
 MEDIUM_DOUBTS = frozenset({"fuzzy_label", "partial_label", "not_stated", "subrows_not_printed",

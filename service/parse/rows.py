@@ -18,6 +18,7 @@ from service.templates import Label, compact, ocr_digit_confusions, strip_number
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 PAGE_FOOTER = re.compile(r"(?m)^[ \t]*[-—–]\s*\d{1,3}\s*[-—–][ \t]*$")
 _CELL_DELIMS = re.compile(r"[\t|]")
+_TAB = re.compile(r"\t")
 OUT_OF_ORDER_REACH = 120  # compact chars a label may stand after the next one
 _AMBIGUOUS_SHORT = 3  # forms this short ("其他", "总计") need a cell boundary or their numbering
 
@@ -66,6 +67,9 @@ class Slot:
     repairs: tuple[tuple[int, str], ...] = ()  # (source offset, kind): how the token was not clean
     line_start: bool = False  # first value on its line: a line break may have cut a number here
     piece_start: bool = True  # first value of its delimited piece (False: after a space in it)
+    closed: bool = False  # a cell delimiter or text follows it on its line: no line break cut it
+    glued: bool = False  # printed against the previous number with nothing between (`0-12`)
+    after_label: bool = False  # printed against the row's label (`政府集中采购11`): glued text
 
 
 @dataclass
@@ -250,24 +254,31 @@ def cut_slots(
             if saw_number:
                 break  # a header row (数据1 … 数据7, or a wrong table's) ends the row
             continue
+        # A pipe separates cells in a row that starts with one (markdown); elsewhere a pipe
+        # against a digit is OCR's 1 (`|2` is 12).
+        full_line = source[source.rfind("\n", 0, line_off) + 1 : line_off + len(line)]
+        piped = full_line.lstrip().startswith("|")
+        delimiters = _CELL_DELIMS if piped else _TAB if "\t" in full_line else loose_delimiters()
         pieces: list[tuple[str, int]] = []
         pos = 0
-        for m in _CELL_DELIMS.finditer(line):
+        for m in delimiters.finditer(line):
             pieces.append((line[pos : m.start()], line_off + pos))
             pos = m.end()
         pieces.append((line[pos:], line_off + pos))
+        ends_with_delimiter = line.rstrip(" ").endswith(("|", "\t"))
         if pieces and not pieces[0][0].strip():
             pieces = pieces[1:]  # line indentation, or the rest of the label's own cell
         if len(pieces) > 1 and line.rstrip().endswith("|") and not pieces[-1][0].strip():
             pieces = pieces[:-1]  # a markdown row's closing pipe ends the row; it opens no cell
         first_on_line = True
-        for piece, off in pieces:
+        for p_index, (piece, off) in enumerate(pieces):
+            closed = p_index < len(pieces) - 1 or ends_with_delimiter
             stripped = piece.strip()
             lead = len(piece) - len(piece.lstrip())
             if not stripped:
                 cells.append(Slot("", (off + lead, off + lead), blank=True))
                 continue
-            nums = _leading_numbers(stripped)
+            nums = _leading_numbers(stripped, pipe=not piped)
             if nums and _is_numbering(stripped):
                 nums = []  # "5、政府信息…" / "3.其他": a heading's or label's number, not a value
                 if saw_number:
@@ -276,11 +287,11 @@ def cut_slots(
                 continue
             if not nums and not saw_number:
                 # Text before the values: the rest of a label; numbers may follow it glued.
-                m = number_token().search(stripped)
+                m = number_token(pipe=not piped).search(stripped)
                 if m and not re.search(r"\d", stripped[: m.start()]) and not _has_cjk_after(stripped, m.start()):
                     lead += m.start()
                     stripped = stripped[m.start() :]
-                    nums = _leading_numbers(stripped)
+                    nums = _leading_numbers(stripped, pipe=not piped)
             if nums:
                 rest = stripped[nums[-1].end :].strip()
                 base = off + lead
@@ -290,14 +301,17 @@ def cut_slots(
                     joined = "".join(t.clean for t in nums)
                     cells.append(Slot(joined, (base + first_tok.start, base + last_tok.end),
                                       repairs=((base + first_tok.start, "several_numbers_in_cell"),),
-                                      line_start=first_on_line))
+                                      line_start=first_on_line, closed=closed))
                     saw_number = True
                     first_on_line = False
                     continue
                 for k_t, t in enumerate(nums):
                     cells.append(Slot(t.clean, (base + t.start, base + t.end), delimited=len(nums) > 1,
                                       repairs=tuple((base + k, why) for k, why in t.repairs),
-                                      line_start=first_on_line, piece_start=k_t == 0))
+                                      line_start=first_on_line, piece_start=k_t == 0,
+                                      closed=bool(rest) or (k_t < len(nums) - 1) or closed,
+                                      glued=k_t > 0 and t.start == nums[k_t - 1].end,
+                                      after_label=base + t.start == start))
                     first_on_line = False
                 saw_number = True
                 if rest:
@@ -343,12 +357,21 @@ class Token:
 
 
 @cache
-def number_token() -> re.Pattern[str]:
-    """A printed number, also as OCR and typesetting damage it (l282, 2,418, 1O5)."""
-    letters = re.escape("".join(k for k in ocr_digit_confusions() if k != "|"))
+def number_token(pipe: bool = False) -> re.Pattern[str]:
+    """A printed number, also as OCR and typesetting damage it (l282, 2,418, 1O5), or a cell of
+    look-alike letters alone (`I`, `O`); with `pipe`, a pipe that separates no cells is a 1."""
+    letters = re.escape("".join(k for k in ocr_digit_confusions() if pipe or k != "|"))
     return re.compile(
         rf"-?(?:\d{{1,3}}(?:,\d{{3}})+(?!\d)|[{letters}]*\d[\d{letters}]*)(?:\.\d+)?(?![{letters}])"
+        rf"|^-?[{letters}]{{1,3}}$"
     )
+
+
+@cache
+def loose_delimiters() -> re.Pattern[str]:
+    """Cell delimiters outside markdown rows: a tab, or a pipe not against a digit or look-alike."""
+    letters = re.escape("".join(k for k in ocr_digit_confusions() if k != "|"))
+    return re.compile(rf"\t|\|(?![\d{letters}])")
 
 
 def read_token(m: re.Match[str]) -> Token:
@@ -356,8 +379,12 @@ def read_token(m: re.Match[str]) -> Token:
     confusions = ocr_digit_confusions()
     out: list[str] = []
     repairs: list[tuple[int, str]] = []
+    alone = not any(ch.isdigit() for ch in m.group(0))
     for k, ch in enumerate(m.group(0)):
-        if ch == ",":
+        if alone and ch in confusions:
+            out.append(confusions[ch])
+            repairs.append((m.start() + k, "ocr_letter_alone"))
+        elif ch == ",":
             repairs.append((m.start() + k, "thousands_separator"))
         elif ch in confusions:
             out.append(confusions[ch])
@@ -367,11 +394,11 @@ def read_token(m: re.Match[str]) -> Token:
     return Token("".join(out), m.start(), m.end(), repairs)
 
 
-def _leading_numbers(text: str) -> list[Token]:
+def _leading_numbers(text: str, pipe: bool = False) -> list[Token]:
     """Numbers at the start of a cell, separated only by spaces; stops at the first text."""
     out: list[Token] = []
     pos = 0
-    token = number_token()
+    token = number_token(pipe)
     while True:
         m = token.match(text, pos)
         if not m:

@@ -55,13 +55,48 @@ def _damaged(slot: Slot) -> Slot:
 MAX_JOIN_OPTIONS = 64
 
 
+def _cut_by_line(values: Sequence[Slot], k: int) -> bool:
+    """A line break stands between numbers k-1 and k with no cell delimiter before it."""
+    return values[k].line_start and not values[k - 1].closed
+
+
+def _rejoined_splits(
+    values: Sequence[Slot], trailing: Sequence[Slot], n: int, groups: Sequence[SumGroup],
+    decimal_cells: frozenset[int], signed_cells: frozenset[int],
+) -> list[Row]:
+    """Readings of a row in which a line break cut a number (`-1⏎2` is -12): the two sides joined,
+    the run split again into n cells (a blank after the values completing the row). Only in
+    glued text, or where a line of the row holds several numbers: one number a line is a layout
+    of its own, not a cut."""
+    lines: list[int] = []
+    for s in values:
+        if s.line_start or not lines:
+            lines.append(0)
+        lines[-1] += not s.blank
+    glued = any(s.after_label or s.glued or not _valid_part(s.text, True, True) for s in values if not s.blank)
+    if max(lines, default=0) < 2 and not glued:
+        return []
+    out: list[Row] = []
+    for k in range(1, len(values)):
+        if values[k].blank or values[k - 1].blank or not _cut_by_line(values, k):
+            continue
+        prev = values[k - 1]
+        merged = [*values[: k - 1], replace(prev, text=prev.text + values[k].text, span=(prev.span[0], values[k].span[1])),
+                  *values[k + 1 :]]
+        if len(merged) < n and len(merged) + len(trailing) >= n:
+            filled = [*merged, *trailing[: n - len(merged)]]
+            out.append([slot_value(s, i in decimal_cells) for i, s in enumerate(filled)])
+        out += _split_slots(merged, n, groups, decimal_cells, signed_cells).options
+    return out
+
+
 def _join_options(values: Sequence[Slot], n: int, decimal_cells: frozenset[int]) -> list[Row]:
     """Readings of a row with more numbers than cells where a line break (or a space) cut a
     number in two: adjacent numbers not parted by a cell delimiter joined back, n cells in all."""
     joinable = [k for k in range(1, len(values))
                 if not values[k].blank and not values[k - 1].blank
                 and not values[k].text.startswith("-")
-                and (values[k].line_start or not values[k].piece_start)]
+                and (_cut_by_line(values, k) or not values[k].piece_start)]
     need = len(values) - n
     out: list[Row] = []
     if need <= 0 or len(joinable) < need:
@@ -202,7 +237,19 @@ def row_options(
     if len(values) >= n:
         values = [_damaged(s) if too_long(s) else s for s in values]
     if len(values) == n:
-        return RowOptions([[slot_value(s, i in decimal_cells) for i, s in enumerate(values)]])
+        printed = [slot_value(s, i in decimal_cells) for i, s in enumerate(values)]
+        glued = ["glued_digits_split"] if any(s.glued for s in values) else []
+        rejoined = [r for r in _rejoined_splits(values, trailing, n, groups, decimal_cells, signed_cells)
+                    if [v for v, _ in r] != [v for v, _ in printed]]
+        if not rejoined:
+            return RowOptions([printed], doubts=glued)
+        if groups:
+            holding = [r for r in [printed, *rejoined] if _groups_hold(r, groups) is not False]
+            if holding == [printed]:
+                return RowOptions([printed], doubts=glued)
+            if len(holding) == 1:
+                return RowOptions(holding, doubts=[*glued, "number_rejoined"])
+        return RowOptions([printed, *rejoined], doubts=[*glued, "line_break_may_cut_number"])
     if len(values) > n:
         printed = [slot_value(s, i in decimal_cells) for i, s in enumerate(values[:n])]
         joins = _join_options(values, n, decimal_cells)
