@@ -257,7 +257,7 @@ def cut_slots(
         # A pipe separates cells in a row that starts with one (markdown); elsewhere a pipe
         # against a digit is OCR's 1 (`|2` is 12).
         full_line = source[source.rfind("\n", 0, line_off) + 1 : line_off + len(line)]
-        piped = full_line.lstrip().startswith("|")
+        piped = full_line.lstrip().startswith("|") and full_line.count("|") >= 2
         delimiters = _CELL_DELIMS if piped else _TAB if "\t" in full_line else loose_delimiters()
         pieces: list[tuple[str, int]] = []
         pos = 0

@@ -83,9 +83,10 @@ def _rejoined_splits(
         prev = values[k - 1]
         merged = [*values[: k - 1], replace(prev, text=prev.text + values[k].text, span=(prev.span[0], values[k].span[1])),
                   *values[k + 1 :]]
-        if len(merged) < n and len(merged) + len(trailing) >= n:
-            filled = [*merged, *trailing[: n - len(merged)]]
-            out.append([slot_value(s, i in decimal_cells) for i, s in enumerate(filled)])
+        if len(merged) < n:
+            # A blank after the values completes the row: printed, or vanished with the layout.
+            filled = [slot_value(s, i in decimal_cells) for i, s in enumerate([*merged, *trailing][:n])]
+            out.append(filled + [(None, None)] * (n - len(filled)))
         out += _split_slots(merged, n, groups, decimal_cells, signed_cells).options
     return out
 
