@@ -303,6 +303,12 @@ def docx_entity_bomb(levels: int = 9) -> Generated:
     return out.getvalue(), "entity_bomb.docx"
 
 
+def single_line_report(size: int = 520_000) -> Generated:
+    """About 200k characters on one line (the longest real report, glued as crawlers save it):
+    under every cap, so the readers themselves must stay linear in the line's length."""
+    return huge_single_line(size)[0], "one_line_report.txt"
+
+
 def binary_junk(size: int = 2 * 1024 * 1024, seed: int = 9) -> Generated:
     """Random bytes under a report's name."""
     return random.Random(seed).randbytes(size), "report.txt"
@@ -336,6 +342,7 @@ KINDS: dict[str, Callable[[], Generated]] = {
     "html_empty_cells": html_empty_cells,
     "docx_entity_bomb": docx_entity_bomb,
     "huge_single_line": huge_single_line,
+    "single_line_report": single_line_report,
     "binary_junk": binary_junk,
     "gbk_html": gbk_html,
 }

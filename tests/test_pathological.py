@@ -41,6 +41,7 @@ SMALL: dict[str, Callable[[], pg.Generated]] = {
     "html_empty_cells": lambda: pg.html_empty_cells(size=2_000_000),
     "docx_entity_bomb": pg.docx_entity_bomb,
     "huge_single_line": lambda: pg.huge_single_line(size=3_500_000),
+    "single_line_report": lambda: pg.single_line_report(size=60_000),
     "binary_junk": lambda: pg.binary_junk(size=200_000),
     "gbk_html": pg.gbk_html,
 }
