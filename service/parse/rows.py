@@ -242,6 +242,7 @@ def cut_slots(
         if m:
             segment = segment[: m.start()]
     cells: list[Slot] = []
+    glued_start = start > 0 and not source[start - 1].isspace() and source[start - 1] != "|"
     saw_number = False
     done = False
     line_start = 0
@@ -311,7 +312,7 @@ def cut_slots(
                                       line_start=first_on_line, piece_start=k_t == 0,
                                       closed=bool(rest) or (k_t < len(nums) - 1) or closed,
                                       glued=k_t > 0 and t.start == nums[k_t - 1].end,
-                                      after_label=base + t.start == start))
+                                      after_label=base + t.start == start and glued_start))
                     first_on_line = False
                 saw_number = True
                 if rest:

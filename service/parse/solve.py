@@ -245,11 +245,16 @@ def row_options(
         if not rejoined:
             return RowOptions([printed], doubts=glued)
         if groups:
-            holding = [r for r in [printed, *rejoined] if _groups_hold(r, groups) is not False]
-            if holding == [printed]:
-                return RowOptions([printed], doubts=glued)
-            if len(holding) == 1:
-                return RowOptions(holding, doubts=[*glued, "number_rejoined"])
+            # The totals decide where they can be checked; a reading that leaves them unknown
+            # (a blank put back) is no better than one they confirm.
+            for verdict in (True, None):
+                holding = [r for r in [printed, *rejoined] if _groups_hold(r, groups) is verdict]
+                if holding == [printed]:
+                    return RowOptions([printed], doubts=glued)
+                if len(holding) == 1:
+                    return RowOptions(holding, doubts=[*glued, "number_rejoined"])
+                if holding:
+                    break
         return RowOptions([printed, *rejoined], doubts=[*glued, "line_break_may_cut_number"])
     if len(values) > n:
         printed = [slot_value(s, i in decimal_cells) for i, s in enumerate(values[:n])]
