@@ -447,6 +447,9 @@ def _table3_lines(
     """One row per line; lines whose label was cut off are placed between labelled rows."""
     entries: list[tuple[str | None, RawRow, Span]] = []
     hints: dict[int, str] = {}  # entry index → the cut label printed before its values
+    pending: Anchor | None = None  # a label whose values have not come yet
+    crowded = False  # a label already waited since the last values
+    label_above: set[str] = set()
     pos = start
     used: set[str] = set()
     for line in text[start:end].split("\n"):
@@ -480,8 +483,18 @@ def _table3_lines(
                 hints[len(entries)] = hint
             elif re.search(r"[\u4e00-\u9fff]", text[lstart:lend]):
                 continue
+            elif pending is not None and pending.key not in used:
+                # A label printed on the lines above its values (`一、本年新收…` then `| 0 | 0 |…`).
+                label, pending = pending, None
+                label_above.add(label.key)
+        elif not raw.slots and (label.key in value_rows or label.key == "other_total"):
+            # Two labels waiting for values: which values are whose is for the rules to decide.
+            pending = label if pending is None and not crowded else None
+            crowded = True
+            continue
         if not raw.slots:
             continue
+        pending, crowded = None, False
         accept = label is not None and (label.key in value_rows or label.key == "other_total")
         key = label.key if label and accept and label.key not in used else None
         if label is not None and key is None and label.key in used:
@@ -502,7 +515,7 @@ def _table3_lines(
         assert lkey is not None
         opts = row_options(raw.slots, raw.leading_blanks, raw.trailing_blanks, n, groups=groups)
         anchor = next((a for a in anchors if a.key == lkey), None)
-        if lkey in partial:
+        if lkey in partial or lkey in label_above:
             opts.doubts.append("partial_label")
         elif anchor and anchor.fuzzy:
             opts.doubts.append("fuzzy_label")
