@@ -18,8 +18,8 @@ class Settings(BaseSettings):
     # and under 200k characters; a .docx's XML is a few MB, a page's HTML a few thousand tags.
     # Beyond these, a 413 (CLI: exit 2).
     max_pages: int = Field(default=100, gt=0)
-    max_chars: int = Field(default=1_000_000, gt=0)
-    max_inflated_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    max_chars: int = Field(default=500_000, gt=0)
+    max_inflated_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     max_html_tags: int = Field(default=200_000, gt=0)
     # Model endpoint (any OpenAI-compatible server). None configured: deterministic mode.
     llm_base_url: str | None = None

@@ -137,6 +137,11 @@ def docx_bomb(inflated_mb: int = 400) -> Generated:
     return _docx_with_body(None, inflated_mb * (1 << 20) // len(chunk)), "bomb.docx"
 
 
+def docx_under_the_cap(inflated_mb: int = 15) -> Generated:
+    """The largest document XML the default cap (16 MB) lets through: what parsing it costs."""
+    return docx_bomb(inflated_mb)[0], "under_the_cap.docx"
+
+
 def docx_bomb_lying(inflated_mb: int = 400, declared: int = 4096) -> Generated:
     """The same bomb with its declared uncompressed size rewritten to a few KB: sizes can lie."""
     data = bytearray(docx_bomb(inflated_mb)[0])
@@ -333,6 +338,7 @@ KINDS: dict[str, Callable[[], Generated]] = {
     "huge_table": huge_table,
     "deep_html": deep_html,
     "docx_bomb": docx_bomb,
+    "docx_under_the_cap": docx_under_the_cap,
     "docx_bomb_lying": docx_bomb_lying,
     "pdf_many_pages": pdf_many_pages,
     "pdf_lying_page_count": pdf_lying_page_count,

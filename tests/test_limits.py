@@ -34,7 +34,7 @@ from tests.conftest import seed_files
 REPO = Path(__file__).resolve().parent.parent
 NIANBAO = REPO / ".venv" / "bin" / "nianbao"
 SEED = seed_files()[0]
-DEFAULTS = Limits(max_pages=100, max_chars=1_000_000, max_inflated_bytes=32 << 20, max_html_tags=200_000)
+DEFAULTS = Limits(max_pages=100, max_chars=500_000, max_inflated_bytes=16 << 20, max_html_tags=200_000)
 
 
 def limits(**overrides: int) -> Limits:

@@ -23,7 +23,7 @@ from service.errors import NianbaoError
 from service.pipeline import extract_bytes
 from tests import pathological as pg
 
-# Test sizes: over the default caps (100 pages, 1M characters, 32 MB inflated, 200k tags) where
+# Test sizes: over the default caps (100 pages, 500k characters, 16 MB inflated, 200k tags) where
 # the kind is about a cap; small otherwise.
 SMALL: dict[str, Callable[[], pg.Generated]] = {
     "long_digit_cell": lambda: pg.long_digit_cell(digits=400),
@@ -31,16 +31,17 @@ SMALL: dict[str, Callable[[], pg.Generated]] = {
     "glued_long_rows": pg.glued_long_rows,
     "huge_table": lambda: pg.huge_table(rows=1_000),
     "deep_html": lambda: pg.deep_html(depth=3_000),
-    "docx_bomb": lambda: pg.docx_bomb(inflated_mb=40),
+    "docx_bomb": lambda: pg.docx_bomb(inflated_mb=20),
+    "docx_under_the_cap": lambda: pg.docx_under_the_cap(inflated_mb=2),
     "docx_bomb_lying": lambda: pg.docx_bomb_lying(inflated_mb=2),
     "pdf_many_pages": lambda: pg.pdf_many_pages(pages=150),
     "pdf_lying_page_count": lambda: pg.pdf_lying_page_count(pages=150),
     "pdf_dense_pages": lambda: pg.pdf_dense_pages(pages=2, lines=20),
-    "pdf_flate_bomb": lambda: pg.pdf_flate_bomb(inflated_mb=40),
+    "pdf_flate_bomb": lambda: pg.pdf_flate_bomb(inflated_mb=20),
     "pdf_font_without_bbox": pg.pdf_font_without_bbox,
     "html_empty_cells": lambda: pg.html_empty_cells(size=2_000_000),
     "docx_entity_bomb": pg.docx_entity_bomb,
-    "huge_single_line": lambda: pg.huge_single_line(size=3_500_000),
+    "huge_single_line": lambda: pg.huge_single_line(size=2_000_000),
     "single_line_report": lambda: pg.single_line_report(size=60_000),
     "binary_junk": lambda: pg.binary_junk(size=200_000),
     "gbk_html": pg.gbk_html,

@@ -145,7 +145,7 @@ async def _read_multipart(request: Request) -> Upload:
                 "multipart 表单须在字段 file 中包含且仅包含一个文件",
             )
         data = await files[0].read()
-        return Upload(data=data, filename=_base_name(files[0].filename))
+        return Upload(data=data, filename=clean_filename(files[0].filename))
 
 
 async def _read_json(request: Request) -> Upload:
@@ -172,10 +172,4 @@ async def _read_json(request: Request) -> Upload:
         data = parsed.text.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate sent as a \uD8xx escape
         raise InvalidRequest("the text is not valid Unicode", "文本不是有效的 Unicode") from exc
-    return Upload(data=data, filename=_base_name(parsed.filename))
-
-
-def _base_name(filename: str | None) -> str | None:
-    """Only the file's own name, cleaned and bounded (clients send whole paths, control
-    characters, names a million characters long)."""
-    return clean_filename(filename)
+    return Upload(data=data, filename=clean_filename(parsed.filename))

@@ -15,6 +15,8 @@ from service.errors import DocumentTooLarge
 
 @dataclass(frozen=True)
 class Limits:
+    """The caps one ingest applies; tests pass their own, the service reads the settings."""
+
     max_pages: int
     max_chars: int
     max_inflated_bytes: int
