@@ -121,6 +121,7 @@ class Hit:
     quote: Span
     qualified: bool = False
     clean: bool = True
+    subset: bool = False  # said to be a part (其中…): smaller than the whole by its own words
 
 
 CN_UNITS = {"十": 10, "百": 100, "千": 1000}
@@ -164,6 +165,9 @@ def _is_part(view: ProseView, match_start: int, value_start: int, words: Iterabl
     return any(w in context for w in words)
 
 
+SUBSET_WORDS = ("其中",)
+
+
 def channel_words() -> list[str]:
     words: list[str] = phrases()["channel_words"]
     return words
@@ -193,7 +197,8 @@ def number_hits(
                 continue  # digits apart by spaces alone: two numbers as often as one
             part = _is_part(view, m.start(), s, words)
             clean = not broken and "," not in printed
-            hits.append(Hit(value, span, view.span(*m.span()), part, clean))
+            subset = part and _is_part(view, m.start(), s, SUBSET_WORDS)
+            hits.append(Hit(value, span, view.span(*m.span()), part, clean, subset))
     return _in_text_order(hits)
 
 
@@ -234,6 +239,13 @@ def choose(path: str, hits: list[Hit], view: ProseView | None = None) -> Reading
     if not values:
         return Reading(path=path, value=None, source="text")
     first = pool[0]
+    # A count for one channel (在网站平台公开…) that differs from the whole is a second statement
+    # of it as often as a share: a person would ask which is meant. 其中 says it is a share.
+    rivals = [h.value for h in hits if h.qualified and whole and view is not None
+              and h.value not in values and _rival(view, h, whole)]
+    if len(values) == 1 and rivals:
+        return Reading(path=path, value=first.value, source="text", span=first.span,
+                       doubts=["several_statements_disagree"], alternatives=sorted(set(rivals)))
     if len(values) == 1:
         evidence = ["second_statement_agrees"] if view and _stated_twice(view, pool) else []
         return Reading(path=path, value=first.value, source="text", span=first.span,
@@ -243,6 +255,19 @@ def choose(path: str, hits: list[Hit], view: ProseView | None = None) -> Reading
                        alternatives=values)
     return Reading(path=path, value=first.value, source="text", span=first.span,
                    doubts=["several_statements_disagree"], alternatives=values[1:])
+
+
+def _rival(view: ProseView, part: Hit, whole: list[Hit]) -> bool:
+    """A channel's count that cannot be a share of the whole: larger than it, or alone in a
+    sentence of its own (no 其中, no other channel's count beside it, no whole in it)."""
+    if any(isinstance(part.value, int) and isinstance(w.value, int) and part.value > w.value for w in whole):
+        return True
+    sentence = sentence_of(view, part.quote[0])
+    if part.subset or any(w in sentence for w in SUBSET_WORDS):
+        return False
+    if any(sentence_of(view, w.quote[0]) == sentence for w in whole):
+        return False
+    return not other_pieces(view, [part])
 
 
 def _stated_twice(view: ProseView, hits: list[Hit]) -> bool:
