@@ -716,6 +716,9 @@ TITLE_SEPARATOR = r"[|_\-—–·:]+"
 SITE_WORDS = r"(?:门户网站|政府网站|网站|网)"
 
 
+TITLE_NAME_REACH = 200
+
+
 def _title_name(view: ProseView, m: re.Match[str]) -> tuple[str | None, Span | None]:
     """The body a title names: between year and 政府信息公开, else before the year on its line
     (past a print header's separator), else after the title behind a separator, else the line
@@ -724,7 +727,11 @@ def _title_name(view: ProseView, m: re.Match[str]) -> tuple[str | None, Span | N
     if mid and is_org_name(mid):
         return mid, view.span(*m.span("mid"))
     year_at = view.span(*m.span("year"))[0]
-    line_start, line_end = _line_bounds(view.masked, year_at)
+    own_line_start, line_end = _line_bounds(view.masked, year_at)
+    # A name stands close before its title: a window, not the whole line (crawler text is one
+    # line, and an end-anchored search over it is quadratic).
+    line_start = max(own_line_start, year_at - TITLE_NAME_REACH)
+    line_end = min(line_end, year_at + TITLE_NAME_REACH)
     before = view.masked[line_start:year_at]
     site = re.search(rf"{SITE_WORDS}?\s*{TITLE_SEPARATOR}\s*$", before)
     if site:
@@ -744,7 +751,7 @@ def _title_name(view: ProseView, m: re.Match[str]) -> tuple[str | None, Span | N
         return tail.group("org"), (title_end + tail.start("org"), title_end + tail.end("org"))
     if run and run.group().strip():
         return None, None
-    previous = [(p, ln) for p, ln in _lines(view.masked[:line_start]) if ln.strip()]
+    previous = [(p, ln) for p, ln in _lines(view.masked[:own_line_start]) if ln.strip()]
     if previous:
         pos, line = previous[-1]
         name = re.sub(r"\s", "", line)
