@@ -478,6 +478,10 @@ def _table3_lines(
             if label_end > lstart:
                 raw = cut_slots(text, label_end, lend, grid_cells=grid_cells)
             if len(raw.slots) + len(raw.trailing_blanks) < n - 1:
+                if not hint and raw.slots and entries and entries[-1][1].slots and not entries[-1][1].slots[-1].closed \
+                        and entries[-1][2][1] < lstart and "\n" not in text[entries[-1][1].slots[-1].span[1] : lstart - 1]:
+                    # The rest of a number the line break cut (`…1⏎4 |`): the row above reads it.
+                    entries[-1][1].slots.extend(raw.slots)
                 continue
             if re.search(r"[\u4e00-\u9fff]", hint):
                 hints[len(entries)] = hint
