@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     max_chars: int = Field(default=500_000, gt=0)
     max_inflated_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     max_html_tags: int = Field(default=200_000, gt=0)
+    # CPU seconds a PDF's pages may take to read (checked between pages): past it, a 413 saying
+    # the PDF is too complex to read in bounded time. Keeps every upload under ~2 s of CPU.
+    pdf_seconds: float = Field(default=1.5, gt=0)
     # Model endpoint (any OpenAI-compatible server). None configured: deterministic mode.
     llm_base_url: str | None = None
     llm_api_key: str | None = None

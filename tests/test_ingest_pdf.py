@@ -12,9 +12,11 @@ import pytest
 
 from service import templates
 from service.document import Cell, Table
-from service.errors import UnreadableDocument
+from service.errors import DocumentTooLarge, UnreadableDocument
+from service.ingest.limits import Limits
 from service.ingest.normalize import normalize_text
 from service.ingest.pdf import read_pdf
+from tests import pathological
 from tests.fixtures_binary import (
     MERGE_LEFT,
     MERGE_UP,
@@ -280,3 +282,41 @@ def test_hongze_text_is_clean_and_fast(hongze: tuple[str, list[Table], int, floa
     assert not re.search(r"^- ?\d+ ?-$", text, re.M)
     assert "收取政府信息公开信息处理费 0 元" in text  # prose after the tables survives
     assert seconds < 10
+
+
+# ------------------------------------------------------------------ bounded cost
+
+
+def test_characters_past_the_cap_are_refused_before_any_page_is_laid_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.ingest.pdf as pdf_module
+
+    def never(page: object) -> object:
+        raise AssertionError("a page was laid out")
+
+    data, _ = pathological.pdf_dense_pages(pages=5, lines=10)
+    monkeypatch.setattr(pdf_module, "_read_page", never)
+    with pytest.raises(DocumentTooLarge) as err:
+        read_pdf(data, Limits(max_pages=100, max_chars=2_000, max_inflated_bytes=1 << 20))
+    assert err.value.code == "document_too_large" and "NIANBAO_MAX_CHARS" in err.value.message_zh
+
+
+def test_the_early_character_count_agrees_with_the_reading() -> None:
+    """The early count refuses nothing the reading would accept: at exactly the characters read,
+    the PDF is read; one fewer and it is refused."""
+    data = build_pdf(["第一段说明文字。", APPLICATIONS, "结束语"], page_numbers=False)
+    text, _, _ = read_pdf(data)
+    read = len("".join(text.split()))  # table cells are joined by tabs: whitespace too
+    read_pdf(data, Limits(max_pages=100, max_chars=read, max_inflated_bytes=1 << 20))
+    with pytest.raises(DocumentTooLarge):
+        read_pdf(data, Limits(max_pages=100, max_chars=read - 1, max_inflated_bytes=1 << 20))
+
+
+def test_a_pdf_past_its_cpu_budget_is_refused_with_a_reason_naming_the_setting() -> None:
+    data = build_pdf(["第一段说明文字。", APPLICATIONS, PAGE_BREAK, "第二页。"])
+    _, _, pages = read_pdf(data, seconds=60)
+    assert pages == 2
+    with pytest.raises(DocumentTooLarge) as err:
+        read_pdf(data, seconds=1e-9)
+    assert err.value.code == "document_too_large" and err.value.status_code == 413
+    assert "NIANBAO_PDF_SECONDS" in err.value.message_en and "NIANBAO_PDF_SECONDS" in err.value.message_zh
+    assert "of its 2 pages" in err.value.message_en and "Word" in err.value.message_zh

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 import zlib
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ from operator import itemgetter
 from typing import Any
 
 from service.document import Table
-from service.errors import NianbaoError, UnreadableDocument
+from service.errors import DocumentTooLarge, NianbaoError, UnreadableDocument
 from service.ingest.docx import (
     Block,
     SourceCell,
@@ -66,30 +67,40 @@ class _Placed:
     block: Block
 
 
-def read_pdf(data: bytes, limits: Limits | None = None) -> tuple[str, list[Table], int]:
+def read_pdf(
+    data: bytes, limits: Limits | None = None, seconds: float | None = None
+) -> tuple[str, list[Table], int]:
     """(normalized text, tables, page count) of a PDF with a text layer; refuses scans and junk.
 
-    Pages are read one at a time, and the page and character limits are checked as they go:
-    first the page count the PDF declares, then the pages actually found, then the characters
-    read so far, so a PDF of 20,000 pages is refused before its second page is laid out.
+    What may be refused is refused before the expensive step: the page count the PDF declares,
+    then the pages actually found and their content streams' inflated size, then the characters
+    printed on all pages (counted by pdfium, in C, before any page is laid out). Reading then
+    stops past `seconds` of CPU (default NIANBAO_PDF_SECONDS), checked between pages.
     """
     limits = limits or Limits.from_settings()
+    budget = _Budget(_pdf_seconds() if seconds is None else seconds)
     pdf = _open_pdf(data)
     try:
         declared = _declared_page_count(pdf)
         if declared is not None and declared > limits.max_pages:
             raise too_many_pages(limits.max_pages, declared)
-        pages: list[tuple[list[_Placed], int]] = []
-        chars = inflated = 0
+        inflated = 0
+        found = []
         for page in _iter_pages(pdf, limits.max_pages):
             inflated += _content_size(page, limits.max_inflated_bytes - inflated, limits.max_inflated_bytes)
+            found.append(page)
+        if not found:
+            raise UnreadableDocument("the PDF has no pages", "PDF 文件没有页面")
+        _check_printed_chars(data, limits)
+        pages: list[tuple[list[_Placed], int]] = []
+        chars = 0
+        for page in found:
+            budget.check(len(pages), len(found))
             pages.append(_read_page(page))
             page.close()
             chars += pages[-1][1]
             check_chars(chars, limits)
         page_count = len(pages)
-        if page_count == 0:
-            raise UnreadableDocument("the PDF has no pages", "PDF 文件没有页面")
     except NianbaoError:
         raise
     except Exception as exc:  # pdfminer raises many exception types on damaged files
@@ -111,6 +122,60 @@ def read_pdf(data: bytes, limits: Limits | None = None) -> tuple[str, list[Table
             "the PDF's text layer is empty; it needs OCR", "PDF 文字层为空，需要 OCR 文字识别"
         )
     return text, tables, page_count
+
+
+def _pdf_seconds() -> float:
+    from service.config import get_settings
+
+    return get_settings().pdf_seconds
+
+
+class _Budget:
+    """CPU time of the reading thread (not wall time: a busy machine must not refuse reports),
+    measured from the start of the read."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.thread_time()
+
+    def check(self, done: int, total: int) -> None:
+        if time.thread_time() - self.started > self.seconds:
+            raise too_complex(self.seconds, done, total)
+
+
+def too_complex(seconds: float, done: int, total: int) -> DocumentTooLarge:
+    return DocumentTooLarge(
+        f"the PDF is too complex to read in bounded time: more than {seconds:g} s of CPU "
+        f"(NIANBAO_PDF_SECONDS) spent with {done} of its {total} pages read; send a text or "
+        "Word (.docx) version of the report",
+        f"PDF 过于复杂，无法在限定时间内读取：已用 {seconds:g} 秒以上 CPU 时间（NIANBAO_PDF_SECONDS），"
+        f"{total} 页中只读完 {done} 页；请提供文本或 Word（.docx）版本的报告",
+    )
+
+
+def _check_printed_chars(data: bytes, limits: Limits) -> None:
+    """Refuse past the character cap by pdfium's count of the characters printed on each page,
+    which costs milliseconds where laying the pages out costs seconds. Whitespace is not
+    counted (as in the reading), bold overprints are (the reading drops them): a bound from
+    above. A PDF pdfium cannot open is left to the reading to judge."""
+    import pypdfium2 as pdfium
+
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError:
+        return
+    try:
+        total = 0
+        for index in range(len(doc)):
+            page = doc[index]
+            textpage = page.get_textpage()
+            text = textpage.get_text_range()
+            textpage.close()
+            page.close()
+            total += len("".join(text.split()))
+            check_chars(total, limits)
+    finally:
+        doc.close()
 
 
 def _declared_page_count(pdf: Any) -> int | None:
