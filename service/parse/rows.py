@@ -19,6 +19,7 @@ NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 PAGE_FOOTER = re.compile(r"(?m)^[ \t]*[-—–]\s*\d{1,3}\s*[-—–][ \t]*$")
 _CELL_DELIMS = re.compile(r"[\t|]")
 _TAB = re.compile(r"\t")
+_NOTHING = re.compile(r"(?!)")
 OUT_OF_ORDER_REACH = 120  # compact chars a label may stand after the next one
 _AMBIGUOUS_SHORT = 3  # forms this short ("其他", "总计") need a cell boundary or their numbering
 
@@ -257,9 +258,12 @@ def cut_slots(
             continue
         # A pipe separates cells in a row that starts with one (markdown); elsewhere a pipe
         # against a digit is OCR's 1 (`|2` is 12).
-        full_line = source[source.rfind("\n", 0, line_off) + 1 : line_off + len(line)]
+        line_end = source.find("\n", line_off)
+        full_line = source[source.rfind("\n", 0, line_off) + 1 : len(source) if line_end < 0 else line_end]
         piped = full_line.lstrip().startswith("|") and full_line.count("|") >= 2
         delimiters = _CELL_DELIMS if piped else _TAB if "\t" in full_line else loose_delimiters()
+        if not piped and line.strip() == "|":
+            delimiters = _NOTHING  # a pipe alone is no separator between nothing: OCR's 1, or noise
         pieces: list[tuple[str, int]] = []
         pos = 0
         for m in delimiters.finditer(line):

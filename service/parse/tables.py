@@ -191,15 +191,23 @@ def confirm_choices(
     rules that hold over it, less its row's own total when that total built the reading (`own`:
     path → equation paths). One such rule confirms a reading that was the layout's only one; a
     reading picked among several (`multi`) was chosen by a rule, so it needs a second. Otherwise
-    the cell is `reading_unconfirmed` (at most medium).
+    the cell is `reading_unconfirmed` (at most medium). A row its own total built, with a cell
+    that another rule contradicts, may be split wrong as a whole: all its cells are `low`.
     """
     values = {p: r.value for p, r in readings.items()}
     cover: dict[str, list[str]] = {}
+    broken: dict[str, list[str]] = {}
     for eq in eqs:
         sides = equation_sides(values, eq)
-        if sides is not None and holds(sides):
+        if sides is not None:
             for p in (*eq.lhs, *eq.rhs):
-                cover.setdefault(p, []).append(eq.path)
+                (cover if holds(sides) else broken).setdefault(p, []).append(eq.path)
+    contradicted = {frozenset(own[p]) for p in own
+                    if any(e not in own[p] for e in broken.get(p, []))}
+    for path in own:
+        r = readings.get(path)
+        if r is not None and frozenset(own[path]) in contradicted:
+            readings[path] = r.model_copy(update={"doubts": sorted({*r.doubts, "row_reading_contradicted"})})
     for path, r in readings.items():
         if r.value is None or not CHOSEN_LAYOUTS & set(r.doubts):
             continue
