@@ -16,7 +16,7 @@ from service.contract import Extraction
 from service.pipeline import extract_bytes
 from service.templates import table3_columns
 from tests.corpus.render import render
-from tests.corpus.values import generate_values
+from tests.corpus.values import Values, generate_values
 from tests.test_reader import extract_text, findings, seed
 
 PUNISHMENT = "active_disclosure.administrative_punishment.decisions"
@@ -65,7 +65,7 @@ def test_a_token_longer_than_any_cell_is_a_damaged_cell(digits: int) -> None:
 # ---- class 2: a reading confirmed only by the rule that chose it ---------------------------
 
 
-def _glued(seed_value: int, template: str = "2021") -> tuple[dict[str, object], Extraction]:
+def _glued(seed_value: int, template: str = "2021") -> tuple[Values, Extraction]:
     values = generate_values(random.Random(seed_value), template)
     data, name = render(values, template, "glued", seed=seed_value)
     return values, extract_bytes(data, name)[1]
