@@ -84,33 +84,41 @@ def read_pdf(
         declared = _declared_page_count(pdf)
         if declared is not None and declared > limits.max_pages:
             raise too_many_pages(limits.max_pages, declared)
-        inflated = 0
-        found = []
-        for page in _iter_pages(pdf, limits.max_pages):
-            inflated += _content_size(page, limits.max_inflated_bytes - inflated, limits.max_inflated_bytes)
-            found.append(page)
+        inflated = found = 0
+        for page_obj in _iter_pages(pdf, limits.max_pages):
+            found += 1
+            inflated += _content_size(page_obj, found, limits.max_inflated_bytes - inflated,
+                                      limits.max_inflated_bytes)
         if not found:
             raise UnreadableDocument("the PDF has no pages", "PDF 文件没有页面")
-        _check_printed_chars(data, limits)
-        pages: list[tuple[list[_Placed], int]] = []
-        chars = 0
-        for page in found:
-            budget.check(len(pages), len(found))
-            pages.append(_read_page(page))
-            page.close()
-            chars += pages[-1][1]
-            check_chars(chars, limits)
-        page_count = len(pages)
     except NianbaoError:
         raise
     except Exception as exc:  # pdfminer raises many exception types on damaged files
-        raise UnreadableDocument(
-            f"the PDF is damaged and cannot be read ({type(exc).__name__}: {exc})",
-            f"PDF 文件已损坏，无法读取：{exc}",
-        ) from exc
+        raise _damaged(exc) from exc
     finally:
         # Not pdf.close(): it builds every page of the document first, to close each one.
         pdf.stream.close()
+    doc = _open_pdfium(data)
+    try:
+        if len(doc) != found:  # the two readers disagree on a damaged page tree
+            raise UnreadableDocument(
+                f"the PDF's page tree is damaged ({found} or {len(doc)} pages)",
+                f"PDF 文件的页面目录已损坏（{found} 页或 {len(doc)} 页）",
+            )
+        _check_printed_chars(doc, limits)
+        pages: list[tuple[list[_Placed], int]] = []
+        chars = 0
+        for index in range(found):
+            budget.check(index, found)
+            pages.append(_read_page(_PageContent.of(doc[index])))
+            chars += pages[-1][1]
+            check_chars(chars, limits)
+    except NianbaoError:
+        raise
+    except Exception as exc:  # pdfium's errors on a page it cannot load
+        raise _damaged(exc) from exc
+    finally:
+        doc.close()
     if sum(count for _, count in pages) == 0:
         raise UnreadableDocument(
             "the PDF has no text layer (a scanned document); it needs OCR before it can be read",
@@ -121,7 +129,14 @@ def read_pdf(
         raise UnreadableDocument(
             "the PDF's text layer is empty; it needs OCR", "PDF 文字层为空，需要 OCR 文字识别"
         )
-    return text, tables, page_count
+    return text, tables, found
+
+
+def _damaged(exc: Exception) -> UnreadableDocument:
+    return UnreadableDocument(
+        f"the PDF is damaged and cannot be read ({type(exc).__name__}: {exc})",
+        f"PDF 文件已损坏，无法读取：{exc}",
+    )
 
 
 def _pdf_seconds() -> float:
@@ -153,29 +168,19 @@ def too_complex(seconds: float, done: int, total: int) -> DocumentTooLarge:
     )
 
 
-def _check_printed_chars(data: bytes, limits: Limits) -> None:
+def _check_printed_chars(doc: Any, limits: Limits) -> None:
     """Refuse past the character cap by pdfium's count of the characters printed on each page,
-    which costs milliseconds where laying the pages out costs seconds. Whitespace is not
-    counted (as in the reading), bold overprints are (the reading drops them): a bound from
-    above. A PDF pdfium cannot open is left to the reading to judge."""
-    import pypdfium2 as pdfium
-
-    try:
-        doc = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError:
-        return
-    try:
-        total = 0
-        for index in range(len(doc)):
-            page = doc[index]
-            textpage = page.get_textpage()
-            text = textpage.get_text_range()
-            textpage.close()
-            page.close()
-            total += len("".join(text.split()))
-            check_chars(total, limits)
-    finally:
-        doc.close()
+    which costs milliseconds where reading the pages costs far more. Whitespace is not counted
+    (as in the reading), bold overprints are (the reading drops them): a bound from above."""
+    total = 0
+    for index in range(len(doc)):
+        page = doc[index]
+        textpage = page.get_textpage()
+        text = textpage.get_text_range()
+        textpage.close()
+        page.close()
+        total += len("".join(text.split()))
+        check_chars(total, limits)
 
 
 def _declared_page_count(pdf: Any) -> int | None:
@@ -189,18 +194,18 @@ def _declared_page_count(pdf: Any) -> int | None:
     return count if isinstance(count, int) else None
 
 
-def _content_size(page: Any, budget: int, limit: int) -> int:
-    """Inflated bytes of the page's content streams, refused past `budget`, before pdfminer
+def _content_size(page_obj: Any, number: int, budget: int, limit: int) -> int:
+    """Inflated bytes of the page's content streams, refused past `budget`, before pdfium
     inflates them whole (a few KB of deflated spaces make a gigabyte)."""
     from pdfminer.pdftypes import PDFStream, resolve1
 
     used = 0
-    for ref in page.page_obj.contents:
+    for ref in page_obj.contents:
         stream = resolve1(ref)
         if isinstance(stream, PDFStream):
             used += _stream_size(stream, budget - used)
             if used > budget:
-                raise too_much_inflated(limit, f"the content of page {page.page_number}")
+                raise too_much_inflated(limit, f"the content of page {number}")
     return used
 
 
@@ -228,8 +233,8 @@ def _stream_size(stream: Any, cap: int) -> int:
     return size
 
 
-def _deduped(page: Any) -> Any:
-    """The page without duplicate characters (the same glyph printed twice for a bold effect).
+def _dedupe(chars: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The characters without duplicates (the same glyph printed twice for a bold effect).
 
     pdfplumber's Page.dedupe_chars with the same rule (same text, font and size, positions
     within 1pt), but linear after sorting: pdfplumber restores the order with list.index,
@@ -237,28 +242,36 @@ def _deduped(page: Any) -> Any:
     """
     from pdfplumber.utils import cluster_objects
 
-    chars = page.chars
     key = itemgetter("upright", "text", "fontname", "size")
     keep: set[int] = set()
     for _, group in groupby(sorted(chars, key=key), key=key):
         for line in cluster_objects(list(group), itemgetter("doctop"), 1):
             for spot in cluster_objects(line, itemgetter("x0"), 1):
                 keep.add(id(min(spot, key=itemgetter("doctop", "x0"))))
+    return [c for c in chars if id(c) in keep]
+
+
+def _deduped(page: Any) -> Any:
+    """A pdfplumber page through _dedupe: how it is checked against pdfplumber's own rule."""
+    keep = {id(c) for c in _dedupe(page.chars)}
     return page.filter(lambda obj: obj.get("object_type") != "char" or id(obj) in keep)
 
 
 def _iter_pages(pdf: Any, max_pages: int) -> Iterator[Any]:
-    """pdfplumber pages, built one at a time (pdf.pages builds all of them first)."""
+    """pdfminer's pages in page-tree order, refused past `max_pages` (the tree may lie)."""
     from pdfminer.pdfpage import PDFPage
-    from pdfplumber.page import Page
 
-    doctop = 0.0
     for index, page_obj in enumerate(PDFPage.create_pages(pdf.doc)):
         if index >= max_pages:
             raise too_many_pages(max_pages)
-        page = Page(pdf, page_obj, page_number=index + 1, initial_doctop=doctop)
-        doctop += page.height
-        yield page
+        yield page_obj
+
+
+def _encrypted() -> UnreadableDocument:
+    return UnreadableDocument(
+        "the PDF is encrypted (password protected); send an unprotected copy",
+        "PDF 已加密（需要密码），请提供未加密的文件",
+    )
 
 
 def _open_pdf(data: bytes) -> Any:
@@ -271,20 +284,277 @@ def _open_pdf(data: bytes) -> Any:
     except Exception as exc:
         cause = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
         if isinstance(cause, PDFPasswordIncorrect | PDFEncryptionError):
-            raise UnreadableDocument(
-                "the PDF is encrypted (password protected); send an unprotected copy",
-                "PDF 已加密（需要密码），请提供未加密的文件",
-            ) from exc
+            raise _encrypted() from exc
         raise UnreadableDocument(
             f"not a readable PDF ({type(cause).__name__}: {cause})",
             f"无法读取 PDF（文件损坏或不是 PDF）：{cause}",
         ) from exc
 
 
-def _read_page(page: Any) -> tuple[list[_Placed], int]:
+def _open_pdfium(data: bytes) -> Any:
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
+            raise _encrypted() from exc
+        raise UnreadableDocument(
+            f"not a readable PDF (pdfium: {exc})", f"无法读取 PDF（文件损坏或不是 PDF）：{exc}"
+        ) from exc
+
+
+_Matrix = tuple[float, float, float, float, float, float]
+_Point = tuple[float, float]
+
+
+def _mul(m: _Matrix, n: _Matrix) -> _Matrix:
+    """m then n (PDF's row-vector convention, as pdfminer's mult_matrix)."""
+    a, b, c, d, e, f = m
+    a1, b1, c1, d1, e1, f1 = n
+    return (a * a1 + b * c1, a * b1 + b * d1, c * a1 + d * c1, c * b1 + d * d1,
+            e * a1 + f * c1 + e1, e * b1 + f * d1 + f1)
+
+
+def _apply(m: _Matrix, x: float, y: float) -> _Point:
+    a, b, c, d, e, f = m
+    return a * x + c * y + e, b * x + d * y + f
+
+
+@dataclass
+class _PageContent:
+    """What the reading uses of one page, as pdfplumber lays it out (its characters' boxes, its
+    rules' edges, top-down coordinates), but taken from pdfium: pdfminer interprets content
+    streams in Python, 70-90% of the reading time; pdfium does it in C.
+
+    The boxes are pdfminer's: from the baseline's descent up one font size, one advance wide.
+    Paths are classified as pdfminer does (a single segment is a line, a closed axis-aligned
+    four-point loop a rect, anything else a curve) and turned into edges as pdfplumber does.
+    """
+
+    chars: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+    width: float
+    height: float
+
+    @classmethod
+    def of(cls, page: Any) -> _PageContent:
+        try:
+            x0, y0, x1, y1 = page.get_mediabox()
+            rotation = page.get_rotation() % 360
+            # pdfminer's page matrix: the media box's origin at (0, 0), the page turned upright
+            ctm: _Matrix = {
+                90: (0, -1, 1, 0, -y0, x1),
+                180: (-1, 0, 0, -1, x1, y1),
+                270: (0, 1, -1, 0, y1, -x0),
+            }.get(rotation, (1, 0, 0, 1, -x0, -y0))
+            width, height = (y1 - y0, x1 - x0) if rotation in (90, 270) else (x1 - x0, y1 - y0)
+            content = cls([], [], width, height)
+            content._read_chars(page, ctm)
+            content._read_paths(page, ctm)
+            return content
+        finally:
+            page.close()
+
+    def _read_chars(self, page: Any, ctm: _Matrix) -> None:
+        import ctypes
+
+        import pypdfium2.raw as pdfium_c
+
+        textpage = pdfium_c.FPDFText_LoadPage(page.raw)
+        if not textpage:
+            return
+        try:
+            box, matrix = pdfium_c.FS_RECTF(), pdfium_c.FS_MATRIX()
+            ox, oy = ctypes.c_double(), ctypes.c_double()
+            for i in range(pdfium_c.FPDFText_CountChars(textpage)):
+                if pdfium_c.FPDFText_IsGenerated(textpage, i):
+                    continue  # a space or line break pdfium inferred: not printed
+                pdfium_c.FPDFText_GetLooseCharBox(textpage, i, box)
+                pdfium_c.FPDFText_GetMatrix(textpage, i, matrix)
+                pdfium_c.FPDFText_GetCharOrigin(textpage, i, ox, oy)
+                size = pdfium_c.FPDFText_GetFontSize(textpage, i)
+                font = pdfium_c.FPDFTextObj_GetFont(pdfium_c.FPDFText_GetTextObject(textpage, i))
+                m = (matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f)
+                if m[1] or m[2] or abs(oy.value - m[5]) < 0.01:
+                    # horizontal writing (or turned text): the advance from the loose box, one
+                    # font size tall from the descent, as pdfminer has it
+                    left, right, bottom = box.left, box.right, box.bottom
+                    top = bottom + size * m[3]
+                else:
+                    # vertical writing (the origin leaves the text object's baseline for the
+                    # glyph's corner): one font size wide, one vertical advance tall (pdfium's
+                    # loose box has both, but unscaled by the text matrix)
+                    left, bottom = ox.value, oy.value
+                    right, top = left + size * m[0], bottom + (box.top - box.bottom) * m[3]
+                a, b, c, d, _, _ = _mul(m, ctm)
+                corners = [_apply(ctm, x, y) for x in (left, right) for y in (bottom, top)]
+                xs, ys = [p[0] for p in corners], [p[1] for p in corners]
+                code = pdfium_c.FPDFText_GetUnicode(textpage, i)
+                self.chars.append({
+                    "object_type": "char",
+                    "text": chr(code) if 0 < code < 0x110000 else "",
+                    "unmapped": bool(pdfium_c.FPDFText_HasUnicodeMapError(textpage, i)),
+                    "fontname": ctypes.cast(font, ctypes.c_void_p).value,
+                    "size": round(size * max(abs(m[0]), abs(m[3])), 3),
+                    "upright": a * d > 0 and b * c <= 0,
+                    "x0": min(xs), "x1": max(xs),
+                    "top": self.height - max(ys), "bottom": self.height - min(ys),
+                    "doctop": self.height - max(ys),
+                })
+        finally:
+            pdfium_c.FPDFText_ClosePage(textpage)
+
+    def _read_paths(self, page: Any, ctm: _Matrix) -> None:
+        import pypdfium2.raw as pdfium_c
+
+        lines: list[dict[str, Any]] = []
+        rects: list[dict[str, Any]] = []
+        curves: list[dict[str, Any]] = []
+        for obj, matrix in _page_objects(page.raw, pdfium_c.FPDFPage_CountObjects,
+                                         pdfium_c.FPDFPage_GetObject, ctm):
+            if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_PATH:
+                continue
+            for shape, pts in _subpaths(obj, matrix):
+                self._classify(shape, pts, _stroked(obj), lines, rects, curves)
+        for line in lines:
+            line["orientation"] = "h" if line["top"] == line["bottom"] else "v"
+        self.edges = lines + [e for r in rects for e in _rect_edges(r)] + [
+            e for c in curves for e in _curve_edges(c)
+        ]
+
+    def _classify(self, shape: str, pts: list[_Point], stroke: bool, lines: list[dict[str, Any]],
+                  rects: list[dict[str, Any]], curves: list[dict[str, Any]]) -> None:
+        """pdfminer's paint_path for one subpath (points already on the page)."""
+        if len(shape) > 3 and shape[-2:] == "lh" and pts[-2] == pts[0]:
+            shape = shape[:-2] + "h"
+            pts = pts[:-1]
+        if shape in ("ml", "mlh"):
+            lines.append({"object_type": "line", **self._box(pts[:2])})
+        elif shape in ("mlllh", "mllll") and pts[0] == pts[4] and _is_square(pts):
+            rect = self._box([pts[0], pts[2]])
+            if stroke or min(rect["width"], rect["height"]) <= _RULE_THICKNESS:
+                rects.append({"object_type": "rect", **rect})
+        else:
+            curves.append({"object_type": "curve", **self._box(pts),
+                           "pts": [(x, self.height - y) for x, y in pts]})
+
+    def _box(self, pts: Sequence[_Point]) -> dict[str, float]:
+        x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+        top, bottom = self.height - max(p[1] for p in pts), self.height - min(p[1] for p in pts)
+        return {"x0": x0, "x1": x1, "top": top, "bottom": bottom, "doctop": top,
+                "width": x1 - x0, "height": bottom - top}
+
+
+def _page_objects(parent: Any, count: Any, get: Any, matrix: _Matrix) -> Iterator[tuple[Any, _Matrix]]:
+    """Every object of a page or form, forms entered, with the matrix to the page."""
+    import pypdfium2.raw as pdfium_c
+
+    for i in range(count(parent)):
+        obj = get(parent, i)
+        own = pdfium_c.FS_MATRIX()
+        if not pdfium_c.FPDFPageObj_GetMatrix(obj, own):
+            continue
+        full = _mul((own.a, own.b, own.c, own.d, own.e, own.f), matrix)
+        if pdfium_c.FPDFPageObj_GetType(obj) == pdfium_c.FPDF_PAGEOBJ_FORM:
+            yield from _page_objects(obj, pdfium_c.FPDFFormObj_CountObjects,
+                                     pdfium_c.FPDFFormObj_GetObject, full)
+        else:
+            yield obj, full
+
+
+def _stroked(obj: Any) -> bool:
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    fill, stroke = ctypes.c_int(), ctypes.c_int()
+    return bool(pdfium_c.FPDFPath_GetDrawMode(obj, fill, stroke)) and bool(stroke.value)
+
+
+def _subpaths(obj: Any, matrix: _Matrix) -> Iterator[tuple[str, list[_Point]]]:
+    """The path's subpaths as pdfminer sees them: operators (m, l, c, h) and each one's point
+    on the page (a curve's end point; a close's the subpath's start)."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    x, y = ctypes.c_float(), ctypes.c_float()
+    shape: list[str] = []
+    pts: list[_Point] = []
+    bezier = 0
+    for i in range(pdfium_c.FPDFPath_CountSegments(obj)):
+        segment = pdfium_c.FPDFPath_GetPathSegment(obj, i)
+        kind = pdfium_c.FPDFPathSegment_GetType(segment)
+        pdfium_c.FPDFPathSegment_GetPoint(segment, x, y)
+        point = _apply(matrix, x.value, y.value)
+        if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+            if len(shape) > 1:
+                yield "".join(shape), pts
+            shape, pts, bezier = ["m"], [point], 0
+        elif kind == pdfium_c.FPDF_SEGMENT_BEZIERTO:
+            bezier += 1
+            if bezier % 3:
+                continue  # a control point: pdfminer keeps the end point only
+            shape.append("c")
+            pts.append(point)
+        else:
+            shape.append("l")
+            pts.append(point)
+        if pdfium_c.FPDFPathSegment_GetClose(segment) and pts:
+            shape.append("h")
+            pts.append(pts[0])
+    if len(shape) > 1:
+        yield "".join(shape), pts
+
+
+def _is_square(pts: Sequence[_Point]) -> bool:
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = pts[:4]
+    return (x0 == x1 and y1 == y2 and x2 == x3 and y3 == y0) or (
+        y0 == y1 and x1 == x2 and y2 == y3 and x3 == x0
+    )
+
+
+def _rect_edges(rect: dict[str, Any]) -> list[dict[str, Any]]:
+    """pdfplumber's rect_to_edges: the four sides."""
+    top, bottom = rect["top"], rect["bottom"]
+    return [
+        {**rect, "object_type": "rect_edge", "height": 0, "bottom": top, "orientation": "h"},
+        {**rect, "object_type": "rect_edge", "height": 0, "top": bottom, "doctop": bottom,
+         "orientation": "h"},
+        {**rect, "object_type": "rect_edge", "width": 0, "x1": rect["x0"], "orientation": "v"},
+        {**rect, "object_type": "rect_edge", "width": 0, "x0": rect["x1"], "orientation": "v"},
+    ]
+
+
+def _curve_edges(curve: dict[str, Any]) -> list[dict[str, Any]]:
+    """pdfplumber's curve_to_edges: one edge per pair of successive points."""
+    return [
+        {
+            "object_type": "curve_edge",
+            "x0": min(p0[0], p1[0]), "x1": max(p0[0], p1[0]),
+            "top": min(p0[1], p1[1]), "doctop": min(p0[1], p1[1]), "bottom": max(p0[1], p1[1]),
+            "width": abs(p0[0] - p1[0]), "height": abs(p0[1] - p1[1]),
+            "orientation": "v" if p0[0] == p1[0] else ("h" if p0[1] == p1[1] else None),
+        }
+        for p0, p1 in zip(curve["pts"], curve["pts"][1:], strict=False)
+    ]
+
+
+@dataclass
+class _RuledPage:
+    """The two things pdfplumber's TableFinder asks of a page (with the "lines" strategy)."""
+
+    edges: list[dict[str, Any]]
+    bbox: tuple[float, float, float, float]
+
+
+def _read_page(page: _PageContent) -> tuple[list[_Placed], int]:
     """One page's prose lines and tables in reading order, plus its character count."""
-    page = _deduped(page)
-    chars = [c for c in page.chars if c["text"].strip()]
+    from pdfplumber.table import TableFinder
+
+    chars = [c for c in _dedupe(page.chars) if c["text"].strip()]
     if not chars:
         return [], 0
     if _mostly_unmapped(chars):
@@ -292,9 +562,11 @@ def _read_page(page: Any) -> tuple[list[_Placed], int]:
             "the PDF's fonts have no Unicode mapping (text reads as glyph codes); it needs OCR",
             "PDF 字体缺少 Unicode 映射，文字无法提取，需要 OCR 文字识别",
         )
-    ruled = page.filter(_is_ruling_or_content)
-    settings = {**_TABLE_SETTINGS, "explicit_horizontal_lines": _closing_rules(ruled.edges)}
-    grids = [g for g in (_Grid.from_cells(t.cells) for t in ruled.find_tables(settings)) if g]
+    edges = page.edges
+    settings = {**_TABLE_SETTINGS, "explicit_horizontal_lines": _closing_rules(edges)}
+    ruled = _RuledPage(edges, (0.0, 0.0, page.width, page.height))
+    finder = TableFinder(ruled, settings)  # type: ignore[arg-type]
+    grids = [g for g in (_Grid.from_cells(t.cells) for t in finder.tables) if g]
     placed: list[_Placed] = []
     buckets: dict[int, list[dict[str, Any]]] = {}
     prose_chars: list[dict[str, Any]] = []
@@ -312,16 +584,8 @@ def _read_page(page: Any) -> tuple[list[_Placed], int]:
 
 
 def _mostly_unmapped(chars: Sequence[dict[str, Any]]) -> bool:
-    unmapped = sum(1 for c in chars if c["text"].startswith("(cid:"))
+    unmapped = sum(1 for c in chars if c["unmapped"])
     return unmapped > len(chars) / 2
-
-
-def _is_ruling_or_content(obj: dict[str, Any]) -> bool:
-    """Keep everything except filled, unstroked rects thicker than a rule (backgrounds, shading)."""
-    if obj.get("object_type") != "rect":
-        return True
-    thickness = min(obj["x1"] - obj["x0"], obj["bottom"] - obj["top"])
-    return bool(obj.get("stroke")) or thickness <= _RULE_THICKNESS
 
 
 def _closing_rules(edges: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -430,7 +694,7 @@ def _center(char: dict[str, Any]) -> tuple[float, float]:
     return (char["x0"] + char["x1"]) / 2, (char["top"] + char["bottom"]) / 2
 
 
-def _prose_lines(page: Any, chars: list[dict[str, Any]]) -> list[_Placed]:
+def _prose_lines(page: _PageContent, chars: list[dict[str, Any]]) -> list[_Placed]:
     """Lines of the characters outside every ruled table, in reading order.
 
     Runs of lines split into aligned segments by wide gaps are a table printed without rules:
@@ -438,11 +702,13 @@ def _prose_lines(page: Any, chars: list[dict[str, Any]]) -> list[_Placed]:
     """
     if not chars:
         return []
-    keep = {id(c) for c in chars}
-    rest = page.filter(lambda o: o.get("object_type") != "char" or id(o) in keep)
+    from pdfplumber.utils import chars_to_textmap
+
+    textmap = chars_to_textmap(chars, layout_bbox=(0, 0, page.width, page.height),
+                               layout_width=page.width, layout_height=page.height)
     lines = [
         (line["top"], line["text"], _segments(line["chars"]))
-        for line in rest.extract_text_lines(strip=True, return_chars=True)
+        for line in textmap.extract_text_lines(strip=True, return_chars=True)
         if line["text"].strip()
     ]
     placed: list[_Placed] = []
