@@ -41,6 +41,7 @@ LOW_DOUBTS = frozenset({
     "line_break_may_cut_number",
     "ocr_letter_alone",
     "row_reading_contradicted",
+    "pipe_or_one",
 })
 # Doubts that lower a value to medium when nothing else argues.
 MEDIUM_DOUBTS = frozenset({"fuzzy_label", "partial_label", "not_stated", "subrows_not_printed",

@@ -885,7 +885,7 @@ def _glued_signature(view: ProseView) -> Signature | None:
     """Crawler text runs the 落款 into the last sentence: `…事项。某某局2025年3月16日 附件下载`."""
     tail_start = max(0, len(view.masked) - 600)
     found = None
-    for m in re.finditer(rf"[。！；;]\s*(?P<org>[{HAN}()]{{2,40}}?)\s*{DATE}", view.masked[tail_start:]):
+    for m in re.finditer(rf"[。！；;.!]\s*(?P<org>[{HAN}()]{{2,40}}?)\s*{DATE}", view.masked[tail_start:]):
         found = m
     if found is None or not is_org_name(found.group("org")):
         return None

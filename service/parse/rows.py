@@ -275,6 +275,9 @@ def cut_slots(
             pieces = pieces[1:]  # line indentation, or the rest of the label's own cell
         if len(pieces) > 1 and line.rstrip().endswith("|") and not pieces[-1][0].strip():
             pieces = pieces[:-1]  # a markdown row's closing pipe ends the row; it opens no cell
+        # A pipe against a number where the row's other pipes stand apart may be OCR's 1.
+        tight = {m.end() for m in re.finditer(r"\|(?=\d)", line)} if piped and len(
+            re.findall(r"\|(?=\s)", line)) >= 2 else set()
         first_on_line = True
         for p_index, (piece, off) in enumerate(pieces):
             closed = p_index < len(pieces) - 1 or ends_with_delimiter
@@ -310,6 +313,12 @@ def cut_slots(
                     saw_number = True
                     first_on_line = False
                     continue
+                if off - line_off in tight and lead == 0:
+                    nums[0].repairs.append((nums[0].start, "pipe_or_one"))
+                piece_end = off - line_off + len(piece)
+                if not piped and not rest and line[piece_end : piece_end + 1] == "|" and piece.endswith(
+                        stripped) and stripped[-1:].isdigit():
+                    nums[-1].repairs.append((nums[-1].end - 1, "pipe_or_one"))  # `12|三、…`: 12 or 121?
                 for k_t, t in enumerate(nums):
                     cells.append(Slot(t.clean, (base + t.start, base + t.end), delimited=len(nums) > 1,
                                       repairs=tuple((base + k, why) for k, why in t.repairs),
@@ -367,7 +376,8 @@ def number_token(pipe: bool = False) -> re.Pattern[str]:
     look-alike letters alone (`I`, `O`); with `pipe`, a pipe that separates no cells is a 1."""
     letters = re.escape("".join(k for k in ocr_digit_confusions() if pipe or k != "|"))
     return re.compile(
-        rf"-?(?:\d{{1,3}}(?:,\d{{3}})+(?!\d)|[{letters}]*\d[\d{letters}]*)(?:\.\d+)?(?![{letters}])"
+        rf"-?(?:\d{{1,3}}(?:,\d{{3}})+(?!\d)|[{letters}]*\d[\d{letters}]*)(?:\.[{letters}]*\d[\d{letters}]*)?"
+        rf"(?![{letters}])"
         rf"|^-?[{letters}]{{1,3}}$"
     )
 

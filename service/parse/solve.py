@@ -266,6 +266,10 @@ def row_options(
                 return RowOptions(holding, doubts=["number_rejoined"])
         if joins:
             return RowOptions([printed, *joins], doubts=["extra_or_broken_number"], extra=values[n:])
+        if any(s.blank and not s.marker for s in values):
+            # An empty cell among the numbers of an overfull row: a misread cell (`| | |` for
+            # `| 1 |`) as likely as an extra one.
+            return RowOptions([printed], doubts=["extra_or_broken_number"], extra=values[n:])
         return RowOptions([printed], extra=values[n:])
     need = n - len(values)
     candidates: list[Row] = []

@@ -836,7 +836,13 @@ def _table2_dump(
         slots.update({s.span: s for s in cut_slots(text, a, nxt, grid_cells=grid_cells).slots})
     values = [slots[k] for k in sorted(slots)]
     if len(values) != sum(len(g.rows) * len(g.columns) for g in groups):
-        return None
+        if not any(len(raw.slots) > len(groups[h[3]].columns) for h, raw in raws):
+            return None  # no row holds another's values: not a dump
+        # Labels here, values there, and not one value per cell: no placement can be trusted.
+        return {f"active_disclosure.{r.key}.{c.key}": Reading(
+                    path=f"active_disclosure.{r.key}.{c.key}", value=None,
+                    doubts=["values_apart_from_labels", "block_count_mismatch"])
+                for g in groups for r in g.rows for c in g.columns}
     first_label = {gi: min(h[0] for h, _ in raws if h[3] == gi) for gi in range(len(groups))}
     readings: dict[str, Reading] = {}
     pos = 0

@@ -34,14 +34,14 @@ from service.errors import NianbaoError
 from service.evaluate import values_equal
 from service.pipeline import extract_bytes
 from service.templates import table3_rows
-from tests.corpus.render import FAMILIES, Report, format_value, render
+from tests.corpus.render import FAMILIES, LOST_FAMILIES, Report, format_value, render
 from tests.corpus.values import Value, Values, load_gold, other_subrows_printed, printed_cells
 from tests.mutation import damage as dmg
 from tests.test_properties import Case, Violation, violations
 
 REPO = Path(__file__).resolve().parent.parent.parent
 REAL = "real"
-ALL_FAMILIES = (*FAMILIES, REAL)
+ALL_FAMILIES = (*FAMILIES, *LOST_FAMILIES, REAL)
 BINARY_FAMILIES = ("docx", "pdf")
 TABLE_SECTIONS = ("active_disclosure", "applications", "reviews_and_litigation")
 ATTEMPTS = 60  # reports tried per mutant before the kind counts as not applicable (skipped)
@@ -61,7 +61,7 @@ def not_applicable(family: str, kind: str) -> str | None:
     """Why a family × kind pair is left out of the suite, or None when it runs."""
     if family in BINARY_FAMILIES and kind not in dmg.VALUE_KINDS:
         return "binary file: text-level damage skipped"
-    if kind == "glued_drop_digit" and family not in ("glued", REAL):
+    if kind == "glued_drop_digit" and family not in ("glued", "glued2019", REAL):
         return "glued text only"
     return None
 
