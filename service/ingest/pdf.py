@@ -7,6 +7,7 @@ puts each value back on its row. Text outside the tables is read line by line, t
 
 from __future__ import annotations
 
+import ctypes
 import io
 import logging
 import re
@@ -18,6 +19,15 @@ from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
+
+import pdfplumber
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+from pdfminer.pdfpage import PDFPage
+from pdfminer.pdftypes import LITERALS_FLATE_DECODE, PDFStream, resolve1
+from pdfplumber.table import TableFinder
+from pdfplumber.utils import chars_to_textmap, extract_text
 
 from service.document import Table
 from service.errors import DocumentTooLarge, NianbaoError, UnreadableDocument
@@ -105,14 +115,17 @@ def read_pdf(
                 f"the PDF's page tree is damaged ({found} or {len(doc)} pages)",
                 f"PDF 文件的页面目录已损坏（{found} 页或 {len(doc)} 页）",
             )
-        _check_printed_chars(doc, limits)
+        loaded = _load_pages(doc, limits)
         pages: list[tuple[list[_Placed], int]] = []
         chars = 0
-        for index in range(found):
-            budget.check(index, found)
-            pages.append(_read_page(_PageContent.of(doc[index])))
-            chars += pages[-1][1]
-            check_chars(chars, limits)
+        try:
+            for index, (page, textpage) in enumerate(loaded):
+                budget.check(index, found)
+                pages.append(_read_page(_PageContent.of(page, textpage)))
+                chars += pages[-1][1]
+                check_chars(chars, limits)
+        finally:
+            _close(loaded)
     except NianbaoError:
         raise
     except Exception as exc:  # pdfium's errors on a page it cannot load
@@ -168,25 +181,33 @@ def too_complex(seconds: float, done: int, total: int) -> DocumentTooLarge:
     )
 
 
-def _check_printed_chars(doc: Any, limits: Limits) -> None:
-    """Refuse past the character cap by pdfium's count of the characters printed on each page,
-    which costs milliseconds where reading the pages costs far more. Whitespace is not counted
-    (as in the reading), bold overprints are (the reading drops them): a bound from above."""
+def _load_pages(doc: Any, limits: Limits) -> list[tuple[Any, Any]]:
+    """Every page with its text page, refused past the character cap by pdfium's count of the
+    characters printed, which costs milliseconds where reading the pages costs far more.
+    Whitespace is not counted (as in the reading), bold overprints are (the reading drops
+    them): a bound from above. The pages stay loaded for the reading."""
+    loaded: list[tuple[Any, Any]] = []
     total = 0
-    for index in range(len(doc)):
-        page = doc[index]
-        textpage = page.get_textpage()
-        text = textpage.get_text_range()
+    try:
+        for index in range(len(doc)):
+            page = doc[index]
+            loaded.append((page, page.get_textpage()))
+            total += len("".join(loaded[-1][1].get_text_range().split()))
+            check_chars(total, limits)
+    except BaseException:
+        _close(loaded)
+        raise
+    return loaded
+
+
+def _close(loaded: Sequence[tuple[Any, Any]]) -> None:
+    for page, textpage in loaded:
         textpage.close()
         page.close()
-        total += len("".join(text.split()))
-        check_chars(total, limits)
 
 
 def _declared_page_count(pdf: Any) -> int | None:
     """The /Count of the page tree: cheap to read, but it may lie (the pages are counted too)."""
-    from pdfminer.pdftypes import resolve1
-
     try:
         count = resolve1(resolve1(pdf.doc.catalog.get("Pages")).get("Count"))
     except Exception:  # a missing or damaged page tree: the walk below decides
@@ -197,8 +218,6 @@ def _declared_page_count(pdf: Any) -> int | None:
 def _content_size(page_obj: Any, number: int, budget: int, limit: int) -> int:
     """Inflated bytes of the page's content streams, refused past `budget`, before pdfium
     inflates them whole (a few KB of deflated spaces make a gigabyte)."""
-    from pdfminer.pdftypes import PDFStream, resolve1
-
     used = 0
     for ref in page_obj.contents:
         stream = resolve1(ref)
@@ -212,8 +231,6 @@ def _content_size(page_obj: Any, number: int, budget: int, limit: int) -> int:
 def _stream_size(stream: Any, cap: int) -> int:
     """The stream's decoded size when its first filter is Flate (counted up to just past `cap`,
     in bounded chunks); otherwise its raw size (the other filters do not inflate much)."""
-    from pdfminer.pdftypes import LITERALS_FLATE_DECODE
-
     if stream.data is not None:
         return len(stream.data)
     data = stream.rawdata or b""
@@ -237,18 +254,30 @@ def _dedupe(chars: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The characters without duplicates (the same glyph printed twice for a bold effect).
 
     pdfplumber's Page.dedupe_chars with the same rule (same text, font and size, positions
-    within 1pt), but linear after sorting: pdfplumber restores the order with list.index,
-    quadratic in the characters of the page (a dense page took seconds).
+    within 1pt, chained), but linear after sorting: pdfplumber restores the order with
+    list.index, quadratic in the characters of the page (a dense page took seconds).
     """
-    from pdfplumber.utils import cluster_objects
-
     key = itemgetter("upright", "text", "fontname", "size")
     keep: set[int] = set()
     for _, group in groupby(sorted(chars, key=key), key=key):
-        for line in cluster_objects(list(group), itemgetter("doctop"), 1):
-            for spot in cluster_objects(line, itemgetter("x0"), 1):
+        for line in _chained(list(group), "doctop"):
+            for spot in _chained(line, "x0"):
                 keep.add(id(min(spot, key=itemgetter("doctop", "x0"))))
     return [c for c in chars if id(c) in keep]
+
+
+def _chained(objs: list[dict[str, Any]], key: str) -> list[list[dict[str, Any]]]:
+    """pdfplumber's cluster_objects with a tolerance of 1pt: sorted values each within 1pt of
+    the one before are one cluster."""
+    if len(objs) == 1:
+        return [objs]
+    groups: list[list[dict[str, Any]]] = []
+    for obj in sorted(objs, key=itemgetter(key)):
+        if groups and obj[key] <= groups[-1][-1][key] + 1:
+            groups[-1].append(obj)
+        else:
+            groups.append([obj])
+    return groups
 
 
 def _deduped(page: Any) -> Any:
@@ -259,8 +288,6 @@ def _deduped(page: Any) -> Any:
 
 def _iter_pages(pdf: Any, max_pages: int) -> Iterator[Any]:
     """pdfminer's pages in page-tree order, refused past `max_pages` (the tree may lie)."""
-    from pdfminer.pdfpage import PDFPage
-
     for index, page_obj in enumerate(PDFPage.create_pages(pdf.doc)):
         if index >= max_pages:
             raise too_many_pages(max_pages)
@@ -276,9 +303,6 @@ def _encrypted() -> UnreadableDocument:
 
 def _open_pdf(data: bytes) -> Any:
     """Open with pdfplumber, turning pdfminer's errors into a reason the user can act on."""
-    import pdfplumber
-    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
-
     try:
         return pdfplumber.open(io.BytesIO(data))
     except Exception as exc:
@@ -292,9 +316,6 @@ def _open_pdf(data: bytes) -> Any:
 
 
 def _open_pdfium(data: bytes) -> Any:
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
-
     try:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -322,6 +343,18 @@ def _apply(m: _Matrix, x: float, y: float) -> _Point:
     return a * x + c * y + e, b * x + d * y + f
 
 
+def _address_binding(function: Any, *argtypes: Any) -> Any:
+    """A pdfium function returning a handle as a plain address, so that handles compare and
+    hash as ints (pypdfium2's bindings return pointer objects, a cast each to compare)."""
+    address = ctypes.cast(function, ctypes.c_void_p).value
+    assert address is not None  # a symbol of the loaded library
+    return ctypes.CFUNCTYPE(ctypes.c_void_p, *argtypes)(address)
+
+
+_text_object = _address_binding(pdfium_c.FPDFText_GetTextObject, ctypes.c_void_p, ctypes.c_int)
+_text_font = _address_binding(pdfium_c.FPDFTextObj_GetFont, ctypes.c_void_p)
+
+
 @dataclass
 class _PageContent:
     """What the reading uses of one page, as pdfplumber lays it out (its characters' boxes, its
@@ -339,75 +372,83 @@ class _PageContent:
     height: float
 
     @classmethod
-    def of(cls, page: Any) -> _PageContent:
-        try:
-            x0, y0, x1, y1 = page.get_mediabox()
-            rotation = page.get_rotation() % 360
-            # pdfminer's page matrix: the media box's origin at (0, 0), the page turned upright
-            ctm: _Matrix = {
-                90: (0, -1, 1, 0, -y0, x1),
-                180: (-1, 0, 0, -1, x1, y1),
-                270: (0, 1, -1, 0, y1, -x0),
-            }.get(rotation, (1, 0, 0, 1, -x0, -y0))
-            width, height = (y1 - y0, x1 - x0) if rotation in (90, 270) else (x1 - x0, y1 - y0)
-            content = cls([], [], width, height)
-            content._read_chars(page, ctm)
-            content._read_paths(page, ctm)
-            return content
-        finally:
-            page.close()
+    def of(cls, page: Any, textpage: Any) -> _PageContent:
+        x0, y0, x1, y1 = page.get_mediabox()
+        rotation = page.get_rotation() % 360
+        # pdfminer's page matrix: the media box's origin at (0, 0), the page turned upright
+        ctm: _Matrix = {
+            90: (0, -1, 1, 0, -y0, x1),
+            180: (-1, 0, 0, -1, x1, y1),
+            270: (0, 1, -1, 0, y1, -x0),
+        }.get(rotation, (1, 0, 0, 1, -x0, -y0))
+        width, height = (y1 - y0, x1 - x0) if rotation in (90, 270) else (x1 - x0, y1 - y0)
+        content = cls([], [], width, height)
+        content._read_chars(textpage.raw, ctm)
+        content._read_paths(page, ctm)
+        return content
 
-    def _read_chars(self, page: Any, ctm: _Matrix) -> None:
-        import ctypes
+    def _read_chars(self, textpage: Any, ctm: _Matrix) -> None:
+        """The printed, non-blank characters (the reading drops blanks: none is needed).
 
-        import pypdfium2.raw as pdfium_c
-
-        textpage = pdfium_c.FPDFText_LoadPage(page.raw)
-        if not textpage:
-            return
-        try:
-            box, matrix = pdfium_c.FS_RECTF(), pdfium_c.FS_MATRIX()
-            ox, oy = ctypes.c_double(), ctypes.c_double()
-            for i in range(pdfium_c.FPDFText_CountChars(textpage)):
-                if pdfium_c.FPDFText_IsGenerated(textpage, i):
-                    continue  # a space or line break pdfium inferred: not printed
-                pdfium_c.FPDFText_GetLooseCharBox(textpage, i, box)
+        A text object's characters share its font, size, matrix and writing direction: those
+        are asked once per object, the box once per character (ctypes calls are the cost).
+        """
+        box, matrix = pdfium_c.FS_RECTF(), pdfium_c.FS_MATRIX()
+        ox, oy = ctypes.c_double(), ctypes.c_double()
+        turned = ctm[:4] != (1, 0, 0, 1)
+        handle = ctypes.cast(textpage, ctypes.c_void_p).value
+        current = None
+        font = size = height = a = b = c = d = 0.0
+        vertical = upright = False
+        for i in range(pdfium_c.FPDFText_CountChars(textpage)):
+            code = pdfium_c.FPDFText_GetUnicode(textpage, i)
+            text = chr(code) if 0 < code < 0x110000 else "\ufffd"
+            if text.isspace():
+                continue  # blanks, and the spaces and line breaks pdfium infers
+            obj = _text_object(handle, i)
+            if obj != current:
+                current = obj
                 pdfium_c.FPDFText_GetMatrix(textpage, i, matrix)
                 pdfium_c.FPDFText_GetCharOrigin(textpage, i, ox, oy)
+                a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
                 size = pdfium_c.FPDFText_GetFontSize(textpage, i)
-                font = pdfium_c.FPDFTextObj_GetFont(pdfium_c.FPDFText_GetTextObject(textpage, i))
-                m = (matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f)
-                if m[1] or m[2] or abs(oy.value - m[5]) < 0.01:
-                    # horizontal writing (or turned text): the advance from the loose box, one
-                    # font size tall from the descent, as pdfminer has it
-                    left, right, bottom = box.left, box.right, box.bottom
-                    top = bottom + size * m[3]
-                else:
-                    # vertical writing (the origin leaves the text object's baseline for the
-                    # glyph's corner): one font size wide, one vertical advance tall (pdfium's
-                    # loose box has both, but unscaled by the text matrix)
-                    left, bottom = ox.value, oy.value
-                    right, top = left + size * m[0], bottom + (box.top - box.bottom) * m[3]
-                a, b, c, d, _, _ = _mul(m, ctm)
-                corners = [_apply(ctm, x, y) for x in (left, right) for y in (bottom, top)]
-                xs, ys = [p[0] for p in corners], [p[1] for p in corners]
-                code = pdfium_c.FPDFText_GetUnicode(textpage, i)
-                self.chars.append({
-                    "object_type": "char",
-                    "text": chr(code) if 0 < code < 0x110000 else "",
-                    "unmapped": bool(pdfium_c.FPDFText_HasUnicodeMapError(textpage, i)),
-                    "fontname": ctypes.cast(font, ctypes.c_void_p).value,
-                    "size": round(size * max(abs(m[0]), abs(m[3])), 3),
-                    "upright": a * d > 0 and b * c <= 0,
-                    "x0": min(xs), "x1": max(xs),
-                    "top": self.height - max(ys), "bottom": self.height - min(ys),
-                    "doctop": self.height - max(ys),
-                })
-        finally:
-            pdfium_c.FPDFText_ClosePage(textpage)
+                font = _text_font(obj) or 0
+                height = size * max(abs(a), abs(d))
+                # vertical writing moves the origin off the text object's baseline, to the
+                # glyph's corner; horizontal writing leaves it there
+                vertical = not (b or c) and abs(oy.value - matrix.f) >= 0.01
+                if turned:
+                    a, b, c, d, _, _ = _mul((a, b, c, d, 0, 0), ctm)
+                upright = a * d > 0 and b * c <= 0
+            pdfium_c.FPDFText_GetLooseCharBox(textpage, i, box)
+            if vertical:
+                # one font size wide, one vertical advance tall (pdfium's loose box has both,
+                # but unscaled by the text matrix)
+                pdfium_c.FPDFText_GetCharOrigin(textpage, i, ox, oy)
+                x0, y0 = ox.value, oy.value
+                x1, y1 = x0 + size * matrix.a, y0 + (box.top - box.bottom) * matrix.d
+            else:
+                # the advance from the loose box, one font size tall from the descent
+                x0, x1, y0 = box.left, box.right, box.bottom
+                y1 = y0 + size * matrix.d
+            if turned:
+                corners = [_apply(ctm, x, y) for x in (x0, x1) for y in (y0, y1)]
+                x0, x1 = min(p[0] for p in corners), max(p[0] for p in corners)
+                y0, y1 = min(p[1] for p in corners), max(p[1] for p in corners)
+            else:
+                x0, x1 = min(x0, x1) + ctm[4], max(x0, x1) + ctm[4]
+                y0, y1 = min(y0, y1) + ctm[5], max(y0, y1) + ctm[5]
+            self.chars.append({
+                "text": text,
+                "unmapped": bool(pdfium_c.FPDFText_HasUnicodeMapError(textpage, i)),
+                "fontname": font,
+                "size": height,
+                "upright": upright,
+                "x0": x0, "x1": x1, "top": self.height - y1, "bottom": self.height - y0,
+                "doctop": self.height - y1,
+            })
 
     def _read_paths(self, page: Any, ctm: _Matrix) -> None:
-        import pypdfium2.raw as pdfium_c
 
         lines: list[dict[str, Any]] = []
         rects: list[dict[str, Any]] = []
@@ -449,7 +490,6 @@ class _PageContent:
 
 def _page_objects(parent: Any, count: Any, get: Any, matrix: _Matrix) -> Iterator[tuple[Any, _Matrix]]:
     """Every object of a page or form, forms entered, with the matrix to the page."""
-    import pypdfium2.raw as pdfium_c
 
     for i in range(count(parent)):
         obj = get(parent, i)
@@ -465,9 +505,6 @@ def _page_objects(parent: Any, count: Any, get: Any, matrix: _Matrix) -> Iterato
 
 
 def _stroked(obj: Any) -> bool:
-    import ctypes
-
-    import pypdfium2.raw as pdfium_c
 
     fill, stroke = ctypes.c_int(), ctypes.c_int()
     return bool(pdfium_c.FPDFPath_GetDrawMode(obj, fill, stroke)) and bool(stroke.value)
@@ -476,9 +513,6 @@ def _stroked(obj: Any) -> bool:
 def _subpaths(obj: Any, matrix: _Matrix) -> Iterator[tuple[str, list[_Point]]]:
     """The path's subpaths as pdfminer sees them: operators (m, l, c, h) and each one's point
     on the page (a curve's end point; a close's the subpath's start)."""
-    import ctypes
-
-    import pypdfium2.raw as pdfium_c
 
     x, y = ctypes.c_float(), ctypes.c_float()
     shape: list[str] = []
@@ -552,8 +586,6 @@ class _RuledPage:
 
 def _read_page(page: _PageContent) -> tuple[list[_Placed], int]:
     """One page's prose lines and tables in reading order, plus its character count."""
-    from pdfplumber.table import TableFinder
-
     chars = [c for c in _dedupe(page.chars) if c["text"].strip()]
     if not chars:
         return [], 0
@@ -676,8 +708,6 @@ class _Grid:
 
     def to_source_table(self, buckets: dict[int, list[dict[str, Any]]]) -> SourceTable:
         """Fill each source cell with its characters' text, lines joined without newlines."""
-        from pdfplumber.utils import extract_text
-
         done: set[int] = set()
         for row in self.owners:
             for cell in row:
@@ -702,8 +732,6 @@ def _prose_lines(page: _PageContent, chars: list[dict[str, Any]]) -> list[_Place
     """
     if not chars:
         return []
-    from pdfplumber.utils import chars_to_textmap
-
     textmap = chars_to_textmap(chars, layout_bbox=(0, 0, page.width, page.height),
                                layout_width=page.width, layout_height=page.height)
     lines = [
@@ -733,8 +761,6 @@ _Segment = tuple[float, float, str]  # x0, x1, text
 
 def _segments(chars: Sequence[dict[str, Any]]) -> list[_Segment]:
     """A line's characters cut wherever the gap is wider than two characters."""
-    from pdfplumber.utils import extract_text
-
     ordered = sorted(chars, key=lambda c: c["x0"])
     if not ordered:
         return []
