@@ -1,8 +1,7 @@
 """The reader's invariant over the real-report layouts it still loses (`LOST_FAMILIES`).
 
-Same invariant, cases and settings as tests/test_properties.py (imported, not copied): every field
-of the template is read as printed or flagged `low`, and a report whose printed figures break a
-rule comes back with a `sum_mismatch` about that rule. The families:
+tests/test_properties.py runs the reader's invariant over these families with all the others:
+every field read as printed or flagged `low`, a broken rule reported. The families:
 
 - `glued2019`: the 2019 template's table 2 in crawler text, signed changes glued to both
   neighbours (`行政许可12-310`), procurement amounts with decimals and `元`/`万元` glued on;
@@ -12,72 +11,20 @@ rule comes back with a `sum_mismatch` about that rule. The families:
 - `pdf_markdown`: PDF-to-markdown (values on the line under their row, nine-cell rows, labels cut
   across lines, split header cells).
 
-The second half checks that each family's rendering really has the damage it claims, so the
-renderer cannot drift into an easy layout while these tests pass.
+Here: each family's rendering really has the damage it claims, so the renderer cannot drift into
+an easy layout while the invariant passes.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
 
 from service.templates import table2, table3_columns, table3_rows, table4_columns
-from tests.corpus.render import FAMILY_TEMPLATES, LOST_FAMILIES, format_value, render
+from tests.corpus.render import LOST_FAMILIES, format_value, render
 from tests.corpus.values import Values
-from tests.test_properties import (
-    CASES,
-    SETTINGS,
-    Case,
-    _describe,
-    _dump,
-    _extract,
-    reports_mismatch,
-    violations,
-)
-
-VALID_EXAMPLES = 20  # per family
-BROKEN_EXAMPLES = 6  # per family
-
-
-def for_family(family: str, case: Case) -> Case:
-    """The case on a template the family shows (glued2019 renders the 2019 table 2)."""
-    templates = FAMILY_TEMPLATES.get(family)
-    if templates and case.template not in templates:
-        return replace(case, template=templates[case.seed % len(templates)])
-    return case
-
-
-@pytest.mark.parametrize("family", LOST_FAMILIES)
-@settings(SETTINGS, max_examples=VALID_EXAMPLES)
-@given(case=CASES)
-def test_valid_report_reads_right_or_flags_low(family: str, case: Case) -> None:
-    case = for_family(family, case)
-    values = case.values()
-    data, filename = render(values, case.template, family, seed=case.seed)
-    label = f"{family} {case}"
-    found = violations(values, _extract(data, filename, label))
-    assert not found, _describe(label, found) + _dump(data, filename)
-
-
-@pytest.mark.parametrize("family", LOST_FAMILIES)
-@settings(SETTINGS, max_examples=BROKEN_EXAMPLES)
-@given(case=CASES)
-def test_rule_breaking_report_reads_as_printed_and_reports_the_mismatch(family: str, case: Case) -> None:
-    case = for_family(family, case)
-    values, broken = case.broken()
-    data, filename = render(values, case.template, family, seed=case.seed)
-    label = f"{family} {case} broken {broken.rule} via {list(broken.changed)}"
-    extraction = _extract(data, filename, label)
-    found = violations(values, extraction)
-    assert not found, _describe(label, found) + _dump(data, filename)
-    assert reports_mismatch(extraction, broken, exact=case.blanks == 0), (
-        f"{label}: no sum_mismatch at {[eq.path for eq in broken.equations]}; findings: "
-        f"{[(f.kind, f.path) for f in extraction.findings]}" + _dump(data, filename)
-    )
-
+from tests.test_properties import Case, for_family
 
 # ------------------------------------------------------------- the renderings have their damage
 
