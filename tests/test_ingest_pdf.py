@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,9 +21,11 @@ from service.ingest.normalize import normalize_text
 from service.ingest.pdf import read_pdf
 from tests import pathological
 from tests.fixtures_binary import (
+    CJK_FONT,
     MERGE_LEFT,
     MERGE_UP,
     PAGE_BREAK,
+    _register_cjk_font,
     build_encrypted_pdf,
     build_pdf,
     build_scanned_pdf,
@@ -320,3 +325,136 @@ def test_a_pdf_past_its_cpu_budget_is_refused_with_a_reason_naming_the_setting()
     assert err.value.code == "document_too_large" and err.value.status_code == 413
     assert "NIANBAO_PDF_SECONDS" in err.value.message_en and "NIANBAO_PDF_SECONDS" in err.value.message_zh
     assert "of its 2 pages" in err.value.message_en and "Word" in err.value.message_zh
+
+
+# ------------------------------------------------------------------ pdfium's page, laid out as pdfplumber's
+
+
+ROWS = [["项目", "自然人", "法人", "总计"], ["本年新收", "21", "3", "24"], ["上年结转", "0", "1", "1"]]
+
+
+def _canvas_pdf(draw: Callable[[Any], None], rotate: int = 0) -> bytes:
+    """One A4 page drawn with reportlab's canvas in the CJK font."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    _register_cjk_font()
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=A4)
+    pdf.setFont(CJK_FONT, 10)
+    if rotate:
+        pdf.setPageRotation(rotate)
+    draw(pdf)
+    pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
+def _ruled_rows(pdf: Any, x: float = 72, y: float = 700, width: float = 90, height: float = 30) -> None:
+    """ROWS in a ruled grid, the first cell of each row printed on two lines (a wrapped label):
+    only the rules can tell that the two lines are one cell."""
+    for r in range(len(ROWS) + 1):
+        pdf.line(x, y - r * height, x + width * len(ROWS[0]), y - r * height)
+    for k in range(len(ROWS[0]) + 1):
+        pdf.line(x + k * width, y, x + k * width, y - height * len(ROWS))
+    for r, row in enumerate(ROWS):
+        for k, text in enumerate(row):
+            if k == 0:
+                pdf.drawString(x + 4, y - r * height - 12, text[:2])
+                pdf.drawString(x + 4, y - r * height - 24, text[2:])
+            else:
+                pdf.drawString(x + k * width + 4, y - r * height - 18, text)
+
+
+def _titled_table(pdf: Any) -> None:
+    pdf.drawString(72, 760, "标题 abc 12")
+    _ruled_rows(pdf)
+
+
+def _in_a_form(pdf: Any) -> None:
+    pdf.beginForm("table")
+    pdf.setFont(CJK_FONT, 10)
+    _ruled_rows(pdf)
+    pdf.endForm()
+    pdf.drawString(72, 760, "表格画在表单对象里")
+    pdf.doForm("table")
+
+
+def _scaled(pdf: Any) -> None:
+    pdf.translate(50, 100)
+    pdf.scale(0.8, 0.8)
+    pdf.drawString(72, 760, "整页缩放")
+    _ruled_rows(pdf)
+
+
+def _rules_as_thin_rects_on_a_background(pdf: Any) -> None:
+    pdf.setFillGray(0.9)
+    pdf.rect(60, 560, 400, 190, stroke=0, fill=1)  # a shading: its sides are no rules
+    pdf.setFillGray(0)
+    for r in range(len(ROWS) + 1):
+        pdf.rect(72, 700 - r * 30, 360, 0.5, stroke=0, fill=1)
+    for k in range(len(ROWS[0]) + 1):
+        pdf.rect(72 + k * 90, 610, 0.5, 90, stroke=0, fill=1)
+    for r, row in enumerate(ROWS):
+        pdf.drawString(76, 700 - r * 30 - 12, row[0][:2])
+        pdf.drawString(76, 700 - r * 30 - 24, row[0][2:])
+        for k, text in enumerate(row[1:], start=1):
+            pdf.drawString(72 + k * 90 + 4, 700 - r * 30 - 18, text)
+
+
+@pytest.mark.parametrize("draw", [_in_a_form, _scaled, _rules_as_thin_rects_on_a_background],
+                         ids=lambda f: f.__name__)
+def test_ruled_table_is_rebuilt_whatever_draws_its_rules(draw: Callable[[Any], None]) -> None:
+    text, tables, _ = read_pdf(_canvas_pdf(draw))
+    assert [texts(t) for t in tables] == [ROWS]
+    assert "\t".join(ROWS[1]) in text.split("\n")
+
+
+def test_shaded_blocks_behind_prose_make_no_table() -> None:
+    """Filled blocks side by side (a banner in two colours) are no ruled columns."""
+    def shaded_prose(pdf: Any) -> None:
+        for k, grey in enumerate((0.8, 0.9)):
+            pdf.setFillGray(grey)
+            pdf.rect(60 + 200 * k, 640, 200, 80, stroke=0, fill=1)
+        pdf.setFillGray(0)
+        pdf.drawString(72, 700, "第一段说明文字。")
+        pdf.drawString(272, 680, "第二段说明文字。")
+
+    text, tables, _ = read_pdf(_canvas_pdf(shaded_prose))
+    assert tables == [] and text.split("\n") == ["第一段说明文字。", "第二段说明文字。"]
+
+
+def _pdfplumber_page(data: bytes) -> tuple[list[tuple[str, float, float, float, float]], list[tuple[Any, ...]]]:
+    import pdfplumber
+
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        page = pdf.pages[0]
+        chars = [(c["text"], c["x0"], c["x1"], c["top"], c["bottom"]) for c in page.chars if c["text"].strip()]
+        edges = sorted((e["orientation"], *(round(e[k], 3) for k in ("x0", "x1", "top", "bottom")))
+                       for e in page.edges if e["orientation"])
+    return chars, edges
+
+
+@pytest.mark.parametrize("rotate", [0, 90])
+def test_pdfium_characters_and_edges_are_laid_out_as_pdfplumber_lays_them_out(rotate: int) -> None:
+    """The characters' text, order and boxes (within a point: the libraries differ slightly on
+    the descent and the Latin widths of a font that is not embedded) and the rules' edges
+    (exactly) are pdfplumber's."""
+    import pypdfium2
+
+    from service.ingest.pdf import _PageContent
+
+    data = _canvas_pdf(_titled_table, rotate)
+    doc = pypdfium2.PdfDocument(data)
+    page = doc[0]
+    textpage = page.get_textpage()
+    content = _PageContent.of(page, textpage)
+    textpage.close()
+    page.close()
+    doc.close()
+    theirs_chars, theirs_edges = _pdfplumber_page(data)
+    ours = [(c["text"], c["x0"], c["x1"], c["top"], c["bottom"]) for c in content.chars]
+    assert [c[0] for c in ours] == [c[0] for c in theirs_chars]
+    assert max(abs(a - b) for o, t in zip(ours, theirs_chars, strict=True) for a, b in zip(o[1:], t[1:], strict=True)) < 1
+    assert sorted((e["orientation"], *(round(e[k], 3) for k in ("x0", "x1", "top", "bottom")))
+                  for e in content.edges if e["orientation"]) == theirs_edges

@@ -383,8 +383,14 @@ class _PageContent:
         }.get(rotation, (1, 0, 0, 1, -x0, -y0))
         width, height = (y1 - y0, x1 - x0) if rotation in (90, 270) else (x1 - x0, y1 - y0)
         content = cls([], [], width, height)
+        order = content._read_paths(page, ctm)
         content._read_chars(textpage.raw, ctm)
-        content._read_paths(page, ctm)
+        # pdfium orders a turned page's characters its own way: back to the content's order
+        # (the objects'), which pdfplumber's line grouping keeps
+        ranks = [order.get(c["object"], -1) for c in content.chars]
+        if any(a > b for a, b in zip(ranks, ranks[1:], strict=False)):
+            ranked = sorted(zip(ranks, range(len(ranks)), content.chars, strict=True))
+            content.chars = [char for _, _, char in ranked]
         return content
 
     def _read_chars(self, textpage: Any, ctm: _Matrix) -> None:
@@ -445,17 +451,21 @@ class _PageContent:
                 "size": height,
                 "upright": upright,
                 "x0": x0, "x1": x1, "top": self.height - y1, "bottom": self.height - y0,
-                "doctop": self.height - y1,
+                "doctop": self.height - y1, "object": obj,
             })
 
-    def _read_paths(self, page: Any, ctm: _Matrix) -> None:
-
+    def _read_paths(self, page: Any, ctm: _Matrix) -> dict[int, int]:
+        """The edges of the page's painted paths; returns the text objects' order."""
         lines: list[dict[str, Any]] = []
         rects: list[dict[str, Any]] = []
         curves: list[dict[str, Any]] = []
+        order: dict[int, int] = {}
         for obj, matrix in _page_objects(page.raw, pdfium_c.FPDFPage_CountObjects,
                                          pdfium_c.FPDFPage_GetObject, ctm):
-            if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_PATH:
+            kind = pdfium_c.FPDFPageObj_GetType(obj)
+            if kind == pdfium_c.FPDF_PAGEOBJ_TEXT:
+                order[ctypes.cast(obj, ctypes.c_void_p).value or 0] = len(order)
+            if kind != pdfium_c.FPDF_PAGEOBJ_PATH:
                 continue
             for shape, pts in _subpaths(obj, matrix):
                 self._classify(shape, pts, _stroked(obj), lines, rects, curves)
@@ -464,6 +474,7 @@ class _PageContent:
         self.edges = lines + [e for r in rects for e in _rect_edges(r)] + [
             e for c in curves for e in _curve_edges(c)
         ]
+        return order
 
     def _classify(self, shape: str, pts: list[_Point], stroke: bool, lines: list[dict[str, Any]],
                   rects: list[dict[str, Any]], curves: list[dict[str, Any]]) -> None:
@@ -490,7 +501,6 @@ class _PageContent:
 
 def _page_objects(parent: Any, count: Any, get: Any, matrix: _Matrix) -> Iterator[tuple[Any, _Matrix]]:
     """Every object of a page or form, forms entered, with the matrix to the page."""
-
     for i in range(count(parent)):
         obj = get(parent, i)
         own = pdfium_c.FS_MATRIX()
@@ -505,7 +515,7 @@ def _page_objects(parent: Any, count: Any, get: Any, matrix: _Matrix) -> Iterato
 
 
 def _stroked(obj: Any) -> bool:
-
+    """Whether the path is stroked (a rect only filled may be a background, not a rule)."""
     fill, stroke = ctypes.c_int(), ctypes.c_int()
     return bool(pdfium_c.FPDFPath_GetDrawMode(obj, fill, stroke)) and bool(stroke.value)
 
