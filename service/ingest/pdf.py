@@ -3,6 +3,11 @@
 A plain text dump of these reports lists every row label first and then the values column by
 column (layout family 5); reading the characters' positions against the table's ruling lines
 puts each value back on its row. Text outside the tables is read line by line, top to bottom.
+
+pdfium (C) interprets the pages: characters with their boxes, and the painted paths. They are
+laid out as pdfminer/pdfplumber would lay them out, and pdfplumber's table finder and text-line
+grouping do the rest; pdfminer only walks the page tree and measures the content streams
+before pdfium inflates them.
 """
 
 from __future__ import annotations
