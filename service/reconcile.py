@@ -42,6 +42,7 @@ LOW_DOUBTS = frozenset({
     "ocr_letter_alone",
     "row_reading_contradicted",
     "pipe_or_one",
+    "row_may_be_subrow",
 })
 # Doubts that lower a value to medium when nothing else argues.
 MEDIUM_DOUBTS = frozenset({"fuzzy_label", "partial_label", "not_stated", "subrows_not_printed",

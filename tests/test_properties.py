@@ -125,11 +125,19 @@ def reports_mismatch(extraction: Extraction, broken: BrokenRule, *, exact: bool 
     """A `sum_mismatch` at a broken equation's path (or under it), or at one of its cells.
 
     With `exact=False` any `sum_mismatch` in the broken rule's table counts: when a blank cell
-    vanished from the layout, the reader cannot always tell which column the mismatch is in.
+    vanished from the layout, the reader cannot always tell which column the mismatch is in; and
+    a rule over a cell the reader says may be that vanished blank (`low`, blank among its
+    readings) cannot be checked at all, which the reader has said.
     """
     targets = {eq.path for eq in broken.equations}
     cells = {p for eq in broken.equations for p in [*eq.lhs, *eq.rhs]}
     section = broken.rule.split(".")[0]
+    if not exact and any(
+        f.path in cells and f.level == "low" and "blank_may_have_vanished" in f.flags
+        and (f.value is None or None in f.sources.get("alternatives", []))
+        for f in extraction.fields
+    ):
+        return True
     return any(
         f.kind == "sum_mismatch"
         and (f.path in cells or any(f.path == t or f.path.startswith(t + ".") for t in targets)

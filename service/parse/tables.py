@@ -268,6 +268,10 @@ def read_table3(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
         v is not None for o in rows["other_total"].options.options for v, _ in o
     ):
         del rows["other_total"]
+    elif subrows_printed and "other_total" in rows and any(k not in rows for k in _SUBROWS):
+        # (六) read with values while one of its printed sub-rows is lost: the values may be
+        # that sub-row's, its label cut into (六)'s.
+        rows["other_total"].options.doubts.append("row_may_be_subrow")
     fixed: Assignment = {}
     for key, rr in rows.items():
         if len(rr.options.options) == 1:
@@ -685,10 +689,28 @@ def read_table4(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
     blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
     findings = mark_repairs(readings, _all_slots([raw]))
     findings += _blank_findings(readings, blanks)
+    if "no_split_satisfies_row_total" in opts.doubts:
+        findings += _mismatches_in_any_reading(opts.options, paths, eqs)
     if opts.extra:
         findings.append(_extra_finding("reviews_and_litigation", opts.extra))
     return SectionReading(section="reviews_and_litigation", found=True, readings=readings,
                           findings=findings, span=region, facts={"consistent": solution.consistent})
+
+
+def _mismatches_in_any_reading(options: Sequence[Sequence[CellValue]], paths: Sequence[str],
+                               eqs: Sequence[Equation]) -> list[Finding]:
+    """No split of the digits satisfies every total: which total is wrong depends on the split,
+    so each one that the closest splits break is reported."""
+    broken: dict[str, Equation] = {}
+    for option in options:
+        values = {p: v for p, (v, _) in zip(paths, option, strict=True)}
+        for eq in eqs:
+            sides = equation_sides(values, eq)
+            if sides is not None and not holds(sides):
+                broken.setdefault(eq.path, eq)
+    return [Finding(kind="sum_mismatch", path=path,
+                    message=f"{eq.description_zh}：数字粘连，没有一种拆分能使各组合计成立，此组在某种拆分下不成立")
+            for path, eq in broken.items()]
 
 
 def _continue_split_table4(
