@@ -143,12 +143,12 @@ def test_dense_pdf_pages_are_deduplicated_like_pdfplumber() -> None:
     """Our linear dedupe keeps exactly the characters pdfplumber's (quadratic) one keeps."""
     import pdfplumber
 
-    from service.ingest.pdf import _deduped
+    from service.ingest.pdf import _dedupe
 
     data, _ = pg.pdf_dense_pages(pages=1, lines=8)
     with pdfplumber.open(io.BytesIO(data)) as pdf:
         page = pdf.pages[0]
-        ours = [(c["text"], c["x0"], c["top"]) for c in _deduped(page).chars]
+        ours = [(c["text"], c["x0"], c["top"]) for c in _dedupe(page.chars)]
         theirs = [(c["text"], c["x0"], c["top"]) for c in page.dedupe_chars().chars]
     assert ours == theirs and ours
 

@@ -285,12 +285,6 @@ def _chained(objs: list[dict[str, Any]], key: str) -> list[list[dict[str, Any]]]
     return groups
 
 
-def _deduped(page: Any) -> Any:
-    """A pdfplumber page through _dedupe: how it is checked against pdfplumber's own rule."""
-    keep = {id(c) for c in _dedupe(page.chars)}
-    return page.filter(lambda obj: obj.get("object_type") != "char" or id(obj) in keep)
-
-
 def _iter_pages(pdf: Any, max_pages: int) -> Iterator[Any]:
     """pdfminer's pages in page-tree order, refused past `max_pages` (the tree may lie)."""
     for index, page_obj in enumerate(PDFPage.create_pages(pdf.doc)):
