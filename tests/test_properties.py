@@ -271,6 +271,7 @@ def census(families: list[str], n_valid: int, n_broken: int) -> dict[str, Tally]
     for family in families:
         tally = out.setdefault(family, Tally())
         for k, case in enumerate(cases[:n_valid] + cases[:n_broken]):
+            case = for_family(family, case)
             is_broken = k >= n_valid
             values, broken = case.broken() if is_broken else (case.values(), None)
             data, filename = render(values, case.template, family, seed=case.seed)
@@ -301,12 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Per-family pass/fail counts of the reader's invariant.")
     parser.add_argument("--n", type=int, default=VALID_EXAMPLES, help="valid reports per family")
     parser.add_argument("--broken", type=int, default=BROKEN_EXAMPLES, help="rule-breaking reports per family")
-    parser.add_argument("--families", nargs="*", default=list(FAMILIES))
+    parser.add_argument("--families", nargs="*", default=[*FAMILIES, *LOST_FAMILIES])
     args = parser.parse_args(argv)
-    print(f"{'family':<10}{'pass':>6}{'fail':>6}{'refused':>9}{'wrong@high':>12}{'wrong@medium':>14}"
+    print(f"{'family':<13}{'pass':>6}{'fail':>6}{'refused':>9}{'wrong@high':>12}{'wrong@medium':>14}"
           f"{'missing':>9}{'mismatch found':>16}{'low %':>8}")
     for family, t in census(args.families, args.n, args.broken).items():
-        print(f"{family:<10}{t.passed:>6}{t.reports - t.passed:>6}{t.refused:>9}{t.wrong_high:>12}"
+        print(f"{family:<13}{t.passed:>6}{t.reports - t.passed:>6}{t.refused:>9}{t.wrong_high:>12}"
               f"{t.wrong_medium:>14}{t.missing:>9}{f'{t.mismatch_reported}/{t.broken}':>16}"
               f"{100 * t.low / max(1, t.fields):>7.1f}%")
     return 0
