@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,7 +30,21 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_model: str | None = None
-    llm_timeout_seconds: float = 60.0
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    # How instructor asks for structure: providers differ (OpenAI, DeepSeek, Qwen: tools; vLLM,
+    # llama.cpp: json_schema; a server with neither: md_json).
+    llm_instructor_mode: Literal["tools", "json_schema", "md_json"] = "tools"
+    # Bounded on both layers: HTTP retries (429 honouring Retry-After, 5xx, timeouts) and
+    # instructor's re-asks after an answer that fails the schema.
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    # Calls in flight at once, per extraction and across the whole process.
+    llm_concurrency: int = Field(default=8, gt=0, le=256)
+    # Optional prices (any currency) per 1000 tokens; unset: no cost is computed.
+    llm_price_in_per_1k: float | None = Field(default=None, ge=0)
+    llm_price_out_per_1k: float | None = Field(default=None, ge=0)
+    # Answers cached by (document, prompt version, model, schema, call): a re-run costs nothing.
+    # An empty value turns the cache off.
+    llm_cache_dir: str = ".nianbao-cache/llm"
 
 
 def get_settings() -> Settings:
