@@ -28,6 +28,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     p_extract = sub.add_parser("extract", help="read one report file and print what was found")
     p_extract.add_argument("file")
     p_extract.add_argument("--json", action="store_true", help="print the contract JSON")
+    _model_options(p_extract)
 
     p_serve = sub.add_parser("serve", help="start the HTTP service (FastAPI on uvicorn)")
     p_serve.add_argument("--host", default="127.0.0.1")
@@ -38,12 +39,21 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     p_eval.add_argument("docs_dir", nargs="?")
     p_eval.add_argument("--json", action="store_true")
     p_eval.add_argument("--min-accuracy", type=float, default=None)
+    _model_options(p_eval)
+    p_eval.add_argument("--prompt", default=None, help="prompt version to run (the candidate with --baseline)")
+    p_eval.add_argument("--baseline", default=None,
+                        help="prompt version to compare against; exit 1 when --prompt is worse on a section")
+    p_eval.add_argument("--tolerance", type=float, default=0.5,
+                        help="percentage points a section may lose against --baseline (default 0.5)")
+    p_eval.add_argument("--record", metavar="DIR", default=None, help="save each document's model run in DIR")
+    p_eval.add_argument("--replay", metavar="DIR", default=None,
+                        help="score offline from model runs recorded in DIR (no endpoint needed)")
 
     args = parser.parse_args(argv)
     if args.command == "extract":
         from service.commands import cmd_extract
 
-        return cmd_extract(args.file, as_json=args.json)
+        return cmd_extract(args.file, as_json=args.json, mode=args.mode, llm_scope=args.llm_scope)
     if args.command == "serve":
         from service.api.app import serve
 
@@ -52,8 +62,18 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     if args.command == "eval":
         from service.commands import cmd_eval
 
-        return cmd_eval(args.gold_dir, args.docs_dir, as_json=args.json, min_accuracy=args.min_accuracy)
+        return cmd_eval(args.gold_dir, args.docs_dir, as_json=args.json, min_accuracy=args.min_accuracy,
+                        mode=args.mode, llm_scope=args.llm_scope, prompt=args.prompt, baseline=args.baseline,
+                        tolerance=args.tolerance, record=args.record, replay=args.replay)
     return 2
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=("auto", "deterministic", "llm"), default=None,
+                   help="auto (default): use the model when NIANBAO_LLM_BASE_URL and NIANBAO_LLM_MODEL are set; "
+                        "llm: require it; deterministic: never call it")
+    p.add_argument("--llm-scope", choices=("doubtful", "all"), default=None,
+                   help="ask the model only about tables with cells that are not high (doubtful, default) or all")
 
 
 if __name__ == "__main__":

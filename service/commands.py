@@ -5,20 +5,44 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from service.contract import Extraction
 from service.errors import NianbaoError, TooLarge
-from service.evaluate import DEFAULT_DOCS, DEFAULT_GOLD, run_eval, scores_json, summary_line
+from service.evaluate import (
+    DEFAULT_DOCS,
+    DEFAULT_GOLD,
+    EvalError,
+    calibration_lines,
+    compare,
+    compare_lines,
+    cost_line,
+    run_eval,
+    scores_json,
+    summary_line,
+)
+from service.pipeline import DEFAULT_PROMPT_VERSION
 
 
-def cmd_extract(file: str, *, as_json: bool = False) -> int:
-    """Exit 0 with the result, 2 with a one-line reason for input we refuse, 1 (still one line,
-    no traceback) when the reader itself fails."""
+def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
+                llm_scope: str | None = None) -> int:
+    """Exit 0 with the result, 2 with a one-line reason for input we refuse (or a mode that
+    cannot run: `--mode llm` with no endpoint), 1 (still one line, no traceback) when the reader
+    itself fails."""
     from service.config import get_settings
-    from service.pipeline import extract_bytes
+    from service.pipeline import check_scope, extract_bytes, resolve_mode
 
     path = Path(file)
-    limit = get_settings().max_upload_bytes
+    settings = get_settings()
+    limit = settings.max_upload_bytes
+    # Only what the user chose is passed on: the pipeline's defaults (mode auto) apply otherwise.
+    options: dict[str, Any] = {k: v for k, v in (("mode", mode), ("llm_scope", llm_scope)) if v is not None}
+    try:
+        resolve_mode(mode, settings)  # refused before the file is read
+        check_scope(llm_scope)
+    except NianbaoError as exc:
+        print(f"nianbao: {exc.reason}", file=sys.stderr)
+        return 2
     try:
         with path.open("rb") as handle:  # bounded: a huge file, a pipe or /dev/zero alike
             data = handle.read(limit + 1)
@@ -37,7 +61,7 @@ def cmd_extract(file: str, *, as_json: bool = False) -> int:
         print(f"nianbao: {exc.reason}", file=sys.stderr)
         return 2
     try:
-        _, extraction = extract_bytes(data, path.name)
+        _, extraction = extract_bytes(data, path.name, **options)
     except NianbaoError as exc:
         print(f"nianbao: {exc.reason}", file=sys.stderr)
         return 2
@@ -58,6 +82,15 @@ def human_summary(ex: Extraction) -> str:
         f"{ex.document.filename}  ({ex.document.media_type}, {ex.document.chars} chars, {ex.document.id})",
         f"mode: {ex.extraction.mode}" + (f"  model: {ex.extraction.model}" if ex.extraction.model else ""),
     ]
+    info = ex.extraction
+    if info.mode == "llm":
+        cost = f"  cost {info.cost:.4f}" if info.cost is not None else ""
+        lines.append(
+            f"model run: prompt {info.prompt_version}  instructor {info.instructor_mode}  scope {info.llm_scope}  "
+            f"calls {info.calls} (cached {info.cached})  tokens {info.usage.prompt_tokens} in / "
+            f"{info.usage.completion_tokens} out{cost}  {info.latency_ms or 0:.0f} ms  retries {info.retries}  "
+            f"failures {len(info.failures)}"
+        )
     lines += [f"note: {n}" for n in ex.extraction.notices]
     by_path = {f.path: f for f in ex.fields}
     for p in ("meta.issuer", "meta.report_year", "meta.published_on", "meta.template"):
@@ -95,7 +128,11 @@ def human_summary(ex: Extraction) -> str:
 
 
 def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = False,
-             min_accuracy: float | None = None) -> int:
+             min_accuracy: float | None = None, mode: str | None = None, llm_scope: str | None = None,
+             prompt: str | None = None, baseline: str | None = None, tolerance: float = 0.5,
+             record: str | None = None, replay: str | None = None) -> int:
+    """Score against gold; with `baseline`, score two prompt versions and exit 1 when the
+    candidate (`prompt`) is worse on any section by more than `tolerance` points."""
     if (gold_dir is None) != (docs_dir is None):
         print("nianbao eval: give both GOLD_DIR and DOCS_DIR, or neither", file=sys.stderr)
         return 2
@@ -108,7 +145,21 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
     if not any(gold.glob("*.json")):
         print(f"nianbao eval: 没有标注文件 / no gold *.json in {gold}", file=sys.stderr)
         return 2
-    results, overall = run_eval(gold, docs)
+    if baseline is not None and mode == "deterministic":
+        print("nianbao eval: --baseline compares prompt versions: it needs --mode llm / "
+              "--baseline 比较提示词版本，需要 --mode llm", file=sys.stderr)
+        return 2
+    options: dict[str, Any] = {"mode": mode, "llm_scope": llm_scope, "record": Path(record) if record else None,
+               "replay": Path(replay) if replay else None}
+    try:
+        if baseline is not None:
+            return _eval_compare(gold, docs, baseline, prompt or DEFAULT_PROMPT_VERSION, tolerance,
+                                 as_json=as_json, options=options)
+        results, overall = run_eval(gold, docs, prompt_version=prompt, **options)
+    except (EvalError, NianbaoError) as exc:
+        reason = exc.reason if isinstance(exc, NianbaoError) else str(exc)
+        print(f"nianbao eval: {reason}", file=sys.stderr)
+        return 2
     if as_json:
         print(json.dumps(scores_json(results, overall), ensure_ascii=False, indent=1))
     else:
@@ -118,6 +169,10 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
             else:
                 print(f"{r.document}: {summary_line(r)}")
         print(f"overall ({len(results)} documents): {summary_line(overall)}")
+        for line in calibration_lines(overall):
+            print(line)
+        if overall.calls or overall.cached or overall.model_failures or overall.prompt_tokens:
+            print(cost_line(overall))
     threshold = min_accuracy
     if threshold is not None:
         threshold = threshold / 100 if threshold > 1 else threshold
@@ -126,4 +181,31 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
             print(f"nianbao eval: accuracy {100 * acc:.2f}% below threshold {100 * threshold:.2f}%",
                   file=sys.stderr)
             return 1
+    return 0
+
+
+def _eval_compare(gold: Path, docs: Path, baseline: str, candidate: str, tolerance: float, *,
+                  as_json: bool, options: dict[str, Any]) -> int:
+    """Both prompt versions on the same gold set, side by side; exit 1 when the candidate is worse."""
+    base = run_eval(gold, docs, prompt_version=baseline, **options)
+    cand = run_eval(gold, docs, prompt_version=candidate, **options)
+    result = compare(base, cand, tolerance)
+    if as_json:
+        print(json.dumps({"baseline": {"prompt": baseline, **scores_json(*base)},
+                          "candidate": {"prompt": candidate, **scores_json(*cand)},
+                          "fixed": result["fixed"], "broke": result["broke"],
+                          "worse_sections": result["worse_sections"], "tolerance_points": tolerance},
+                         ensure_ascii=False, indent=1, default=str))
+    else:
+        for line in compare_lines(result, baseline, candidate, tolerance):
+            print(line)
+    errors = [r.document for r in base[0] + cand[0] if r.error]
+    if result["worse_sections"]:
+        print(f"nianbao eval: prompt {candidate} is worse than {baseline} on {', '.join(result['worse_sections'])} "
+              f"beyond {tolerance:g} points / 候选提示词 {candidate} 在以上部分比基线 {baseline} 差", file=sys.stderr)
+        return 1
+    if errors:
+        print(f"nianbao eval: documents that could not be read: {', '.join(errors)} / 无法读取的文档",
+              file=sys.stderr)
+        return 1
     return 0

@@ -46,6 +46,15 @@ class ExtractionInfo(BaseModel):
     created_at: datetime
     usage: Usage = Field(default_factory=Usage)
     notices: list[str] = Field(default_factory=list)
+    # The model run's record (issue 8); null / zero / empty in deterministic mode.
+    instructor_mode: str | None = None
+    llm_scope: Literal["doubtful", "all"] | None = None
+    latency_ms: float | None = None
+    retries: int = 0
+    cost: float | None = None
+    calls: int = 0
+    cached: int = 0
+    failures: list[str] = Field(default_factory=list)
 
 
 class FieldResult(BaseModel):

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from service.checks import (
     Checked,
+    equation_sides,
+    holds,
     missing_sections,
     sum_mismatches,
     template_mismatch,
     text_table_conflicts,
 )
-from service.contract import FieldResult, Finding, Level
+from service.contract import FieldResult, Finding, Level, Value
 from service.document import Document
+from service.model.run import ModelRun
 from service.readings import Reading, SectionReading
-from service.templates import paths_for, prose_checks
+from service.templates import Equation, equations, paths_for, prose_checks
 
 # Doubts that mean the layout admits another value for this cell: a person must look.
 LOW_DOUBTS = frozenset({
@@ -56,7 +59,10 @@ RECONSTRUCTED = frozenset({"glued_digits_split", "column_major_layout", "placed_
 CONFIDENCE = {"high": 0.95, "medium": 0.7, "low": 0.3}
 
 
-def reconcile(doc: Document, sections: list[SectionReading]) -> tuple[list[FieldResult], list[Finding]]:
+def reconcile(doc: Document, sections: list[SectionReading],
+              model_run: ModelRun | None = None) -> tuple[list[FieldResult], list[Finding]]:
+    """One FieldResult per template path; with a model run, each model reading is weighed
+    against the parser's (see `_weigh`). Without one the result is the parsers' alone."""
     by_name = {s.section: s for s in sections}
     meta = by_name.get("meta")
     template = str(meta.facts.get("template")) if meta else "2021"
@@ -95,11 +101,18 @@ def reconcile(doc: Document, sections: list[SectionReading]) -> tuple[list[Field
     _table_agreement(readings, table_readings)
 
     missing = {c.finding.path for c in checked if c.finding.kind == "missing_section"}
+    model = model_run.readings if model_run is not None else {}
+    rules = _Rules(table_readings, subrows)
+    model_findings: list[Finding] = []
     fields: list[FieldResult] = []
     for path in paths_for(template):
         r = readings.get(path)
         flags = set(flags_by_path.get(path, set()))
         section = path.split(".")[0]
+        m = model.get(path)
+        if r is None and m is not None:
+            fields.append(_model_only(path, m, flags))
+            continue
         if r is None:
             if section in missing:
                 flags.add("missing_section")
@@ -118,10 +131,122 @@ def reconcile(doc: Document, sections: list[SectionReading]) -> tuple[list[Field
             sources["alternatives"] = r.alternatives
         if path in conflict_by_path:
             sources["text"] = conflict_by_path[path].message
-        fields.append(FieldResult(path=path, value=r.value, confidence=_confidence(level, flags),
-                                  level=level, sources=sources, span=r.span, flags=sorted(flags)))
-    findings = parse_findings + [c.finding for c in checked]
+        value, span = r.value, r.span
+        if m is not None:
+            value, span, level, conflict = _weigh(r, m, level, flags, sources, rules)
+            if conflict is not None:
+                model_findings.append(conflict)
+        fields.append(FieldResult(path=path, value=value, confidence=_confidence(level, flags),
+                                  level=level, sources=sources, span=span, flags=sorted(flags)))
+    findings = parse_findings + [c.finding for c in checked] + model_findings
     return fields, _dedupe(findings)
+
+
+# Flags under which the arithmetic (or the prose, or the template) argues against the parser's
+# reading: a second reader agreeing does not make such a value high.
+ARGUED = frozenset({"sum_mismatch", "text_table_conflict", "template_mismatch", "no_reading_satisfies_rules"})
+
+
+class _Rules:
+    """The template's equations over the parser's table values, asked one cell at a time: does
+    every rule touching the cell hold with this value in it, and does any rule touch it at all?"""
+
+    def __init__(self, table_readings: dict[str, Reading], subrows_printed: bool) -> None:
+        self.values: dict[str, Value] = {p: r.value for p, r in table_readings.items()}
+        self.by_path: dict[str, list[Equation]] = {}
+        for eq in equations():
+            if eq.when == "other_subrows_printed" and not subrows_printed:
+                continue
+            for p in eq.lhs + eq.rhs:
+                self.by_path.setdefault(p, []).append(eq)
+
+    def verdict(self, path: str, value: Value) -> tuple[bool, bool]:
+        """(decisive, holds): decisive when some rule touching `path` can be evaluated with
+        `value` in the cell; holds when every such rule does."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False, False
+        values = {**self.values, path: value}
+        sides = [equation_sides(values, eq) for eq in self.by_path.get(path, [])]
+        known = [s for s in sides if s is not None]
+        return bool(known), all(holds(s) for s in known)
+
+
+def _same(a: Value, b: Value) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(float(a) - float(b)) < 1e-9
+    return a == b
+
+
+def _grounded(m: Reading) -> bool:
+    """A model value is evidence only when what it quotes was found in the report's text."""
+    return m.span is not None and "llm_ungrounded" not in m.doubts
+
+
+def _model_only(path: str, m: Reading, flags: set[str]) -> FieldResult:
+    """A value only the model found: medium at most, and only when grounded."""
+    flags |= {"llm_only", *m.doubts}
+    if _grounded(m) and m.value is not None:
+        level: Level = "medium"
+        value, span = m.value, m.span
+    else:
+        flags.add("not_found")
+        level, value, span = "low", None, None
+    return FieldResult(path=path, value=value, confidence=0.1 if value is None else CONFIDENCE[level],
+                       level=level, sources={"llm": m.value}, span=span, flags=sorted(flags))
+
+
+def _weigh(r: Reading, m: Reading, level: Level, flags: set[str], sources: dict[str, object],
+           rules: _Rules) -> tuple[Value, tuple[int, int] | None, Level, Finding | None]:
+    """The parser's reading `r` (at `level`) against the model's `m`: the value, span and level
+    to keep, and the conflict to report. `flags` and `sources` are completed in place.
+
+    An ungrounded model value changes nothing. Agreement, with no rule failing, lifts medium to
+    high (two independent readers) and low to medium. Disagreement is a finding: the arithmetic
+    may decide it (the reading under which every rule touching the cell holds, never high: a
+    reader disagreed); a reading the parser offered as an alternative may be chosen (medium);
+    otherwise the parser's value stays, low.
+    """
+    sources["llm"] = m.value
+    if not _grounded(m):
+        flags.add("llm_ungrounded")
+        return r.value, r.span, level, None
+    if _same(r.value, m.value):
+        flags.add("readers_agree")
+        decisive, ok = rules.verdict(r.path, r.value)
+        if flags & ARGUED or (decisive and not ok) or r.value is None:
+            return r.value, r.span, level, None
+        if level == "low":
+            if r.alternatives:
+                flags.add("llm_chose_reading")
+            return r.value, r.span, "medium", None
+        return r.value, r.span, "high", None
+    p_decisive, p_ok = rules.verdict(r.path, r.value)
+    m_decisive, m_ok = rules.verdict(r.path, m.value)
+    if p_decisive and m_decisive and m_ok and not p_ok:
+        flags.add("arithmetic_chose_llm")
+        return m.value, m.span, "medium", _conflict(r, m, "arithmetic_chose_llm")
+    if p_decisive and m_decisive and p_ok and not m_ok:
+        flags.add("arithmetic_chose_parser")
+        kept: Level = "low" if level == "low" else "medium"
+        return r.value, r.span, kept, _conflict(r, m, "arithmetic_chose_parser")
+    if level == "low" and any(_same(a, m.value) for a in r.alternatives) and (m_ok or not m_decisive) \
+            and not flags & ARGUED and m.value is not None:
+        flags.add("llm_chose_reading")
+        return m.value, m.span, "medium", None
+    flags.add("llm_parser_conflict")
+    return r.value, r.span, "low", _conflict(r, m, None)
+
+
+def _conflict(r: Reading, m: Reading, decided: str | None) -> Finding:
+    verdict = {"arithmetic_chose_llm": "；表内合计支持模型的读数",
+               "arithmetic_chose_parser": "；表内合计支持解析器的读数"}.get(decided or "", "")
+    return Finding(
+        kind="llm_parser_conflict", path=r.path,
+        message=f"解析器读作 {r.value}，模型读作 {m.value}{verdict}",
+        spans=[s for s in (r.span, m.span) if s is not None],
+    )
 
 
 def _table_agreement(readings: dict[str, Reading], table_readings: dict[str, Reading]) -> None:
