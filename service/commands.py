@@ -168,11 +168,11 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
                 print(f"{r.document}: ERROR {r.error}")
             else:
                 print(f"{r.document}: {summary_line(r)}")
-        print(f"overall ({len(results)} documents): {summary_line(overall)}")
         for line in calibration_lines(overall):
             print(line)
         if overall.calls or overall.cached or overall.model_failures or overall.prompt_tokens:
             print(cost_line(overall))
+        print(f"overall ({len(results)} documents): {summary_line(overall)}")  # last: scripts read it
     threshold = min_accuracy
     if threshold is not None:
         threshold = threshold / 100 if threshold > 1 else threshold
