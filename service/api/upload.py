@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Literal
 
 import anyio
 from pydantic import ValidationError
@@ -34,6 +35,15 @@ DRAIN_FACTOR = 4
 class Upload:
     data: bytes
     filename: str | None
+    mode: str | None = None  # auto | deterministic | llm (service.pipeline checks it)
+    llm_scope: str | None = None  # doubtful | all
+
+
+class ExtractRequest(ExtractTextRequest):
+    """POST /extract as JSON, with the model options (issue 8) besides the text."""
+
+    mode: Literal["auto", "deterministic", "llm"] | None = None
+    llm_scope: Literal["doubtful", "all"] | None = None
 
 
 async def read_upload(request: Request, max_bytes: int, *, drain_bytes: int = 0) -> Upload:
@@ -145,7 +155,18 @@ async def _read_multipart(request: Request) -> Upload:
                 "multipart 表单须在字段 file 中包含且仅包含一个文件",
             )
         data = await files[0].read()
-        return Upload(data=data, filename=clean_filename(files[0].filename))
+        return Upload(data=data, filename=clean_filename(files[0].filename),
+                      mode=_form_text(form.get("mode")), llm_scope=_form_text(form.get("llm_scope")))
+
+
+def _form_text(value: object) -> str | None:
+    """A plain form field's value (a file sent under that name is not one)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest("mode and llm_scope must be plain form fields, not files",
+                             "mode 与 llm_scope 须为普通表单字段，不能是文件")
+    return value.strip() or None
 
 
 async def _read_json(request: Request) -> Upload:
@@ -157,14 +178,16 @@ async def _read_json(request: Request) -> Upload:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", "请求体不是有效的 JSON") from exc
     try:
-        parsed = ExtractTextRequest.model_validate(payload)
+        parsed = ExtractRequest.model_validate(payload)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}" for error in exc.errors()
         )
         raise InvalidRequest(
-            f"expected {{\"text\": \"...\", \"filename\": \"optional\"}}: {problems}",
-            "请求体应为 {\"text\": \"...\", \"filename\": \"可选\"}",
+            f"expected {{\"text\": \"...\", \"filename\": \"optional\", \"mode\": \"auto|deterministic|llm\", "
+            f"\"llm_scope\": \"doubtful|all\"}}: {problems}",
+            "请求体应为 {\"text\": \"...\", \"filename\": \"可选\", \"mode\": \"auto|deterministic|llm\", "
+            "\"llm_scope\": \"doubtful|all\"}",
         ) from exc
     if not parsed.text.strip():
         raise InvalidRequest("the text is empty", "文本为空")
@@ -172,4 +195,4 @@ async def _read_json(request: Request) -> Upload:
         data = parsed.text.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate sent as a \uD8xx escape
         raise InvalidRequest("the text is not valid Unicode", "文本不是有效的 Unicode") from exc
-    return Upload(data=data, filename=clean_filename(parsed.filename))
+    return Upload(data=data, filename=clean_filename(parsed.filename), mode=parsed.mode, llm_scope=parsed.llm_scope)

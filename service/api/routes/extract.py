@@ -12,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from service import pipeline
 from service.api.deps import SessionDep, SettingsDep
 from service.api.errors import InternalError
-from service.api.public import ErrorPublic, ExtractTextRequest
-from service.api.upload import DRAIN_FACTOR, Upload, read_upload
+from service.api.public import ErrorPublic
+from service.api.upload import DRAIN_FACTOR, ExtractRequest, Upload, read_upload
+from service.config import Settings
 from service.contract import Extraction
 from service.errors import NianbaoError
 from service.store import crud
@@ -29,10 +30,14 @@ _REQUEST_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "mode": {"type": "string", "enum": ["auto", "deterministic", "llm"], "default": "auto"},
+                        "llm_scope": {"type": "string", "enum": ["doubtful", "all"], "default": "doubtful"},
+                    },
                 }
             },
-            "application/json": {"schema": ExtractTextRequest.model_json_schema()},
+            "application/json": {"schema": ExtractRequest.model_json_schema()},
         },
     }
 }
@@ -45,17 +50,24 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 async def extract(request: Request, session: SessionDep, settings: SettingsDep) -> Extraction:
     """Read one report (a multipart `file`, or JSON `{"text": ..., "filename": ...}`).
 
+    `mode` (form field or JSON field): `auto` (default) uses the model when one is configured,
+    `deterministic` never does, `llm` requires one (422 `llm_not_configured` otherwise);
+    `llm_scope`: `doubtful` (default) or `all`. A model that fails still gives a 200 with the
+    parsers' record and the failures in `extraction.failures`.
     Returns the contract JSON; the extraction is stored with its document (one per sha256).
     """
     limit = settings.max_upload_bytes
     upload = await read_upload(request, limit, drain_bytes=DRAIN_FACTOR * limit)
-    return await run_in_threadpool(extract_and_store, session, upload)
+    # The model's calls are blocking HTTP: in the thread pool, never on the event loop.
+    return await run_in_threadpool(extract_and_store, session, upload, settings)
 
 
-def extract_and_store(session: Session, upload: Upload) -> Extraction:
+def extract_and_store(session: Session, upload: Upload, settings: Settings | None = None) -> Extraction:
     """Pipeline then storage; a refusal or a failure stores nothing."""
+    options: dict[str, Any] = {k: v for k, v in (("mode", upload.mode), ("llm_scope", upload.llm_scope), ("settings", settings))
+               if v is not None}
     try:
-        doc, extraction = pipeline.extract_bytes(upload.data, upload.filename)
+        doc, extraction = pipeline.extract_bytes(upload.data, upload.filename, **options)
     except NianbaoError as refusal:
         log.info("refused %r: %s", upload.filename, refusal.message_en)
         raise
