@@ -212,20 +212,28 @@ def table_answer(kind: str, template: str, gold: Mapping[str, Any],
                  cell: Callable[[str, Any], str] = lambda path, v: _printed(v)) -> dict[str, Any]:
     """A table answer from gold values; `cell(path, gold_value)` prints each cell (override to lie)."""
     spec = table_spec(kind, template)
+    printed_subrows = {r.subrow_of for r in spec.rows
+                       if r.subrow_of and any(f"{kind}.{r.key}.{c[0]}" in gold for c in r.columns)}
     rows = []
     for r in spec.rows:
         paths = [f"{kind}.{r.key}.{c[0]}" for c in r.columns]
-        if not any(p in gold for p in paths):
-            continue
+        if not any(p in gold for p in paths) or r.key in printed_subrows:
+            continue  # not printed, or printed only as its sub-rows
         rows.append({"key": r.key, "label": r.label, "cells": [cell(p, gold.get(p)) for p in paths]})
     return {"table": kind, "rows": rows}
 
 
 def _quote_for(text: str, value: Any) -> str:
-    """A verbatim piece of `text` around the value's first printed occurrence ("" if none)."""
+    """A verbatim piece of `text` around the value's last printed occurrence ("" if none); a
+    date as the report prints it (2022年1月17日)."""
     printed = _printed(value)
     if not printed:
         return ""
+    date = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)", printed)
+    if date:
+        y, mo, d = date.groups()
+        found = list(re.finditer(rf"{y}\s*年\s*0?{int(mo)}\s*月\s*0?{int(d)}\s*日", text))
+        return found[-1].group(0) if found else ""
     m = re.search(rf"(?<!\d){re.escape(printed)}(?!\d)", text) if printed[0].isdigit() else None
     i = m.start() if m else text.find(printed)
     if i < 0:

@@ -40,3 +40,4 @@ class ModelRun(BaseModel):
     calls: int = 0
     cached: int = 0  # calls answered from the cache
     failures: list[str] = Field(default_factory=list)
+    asked: list[str] = Field(default_factory=list)  # the calls made or answered from the cache

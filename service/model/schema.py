@@ -41,6 +41,7 @@ class RowSpec:
     columns: tuple[tuple[str, str, str], ...]
     group: str | None = None
     subrow_of: str | None = None
+    forms: tuple[str, ...] = ()  # every printed form, compacted, longest first (for grounding)
 
 
 @dataclass(frozen=True)
@@ -58,20 +59,21 @@ def table_spec(name: str, template: str) -> TableSpec:
     """The rows and columns of one table on one template, from schemas/templates.json."""
     if name == "active_disclosure":
         rows = tuple(
-            RowSpec(r.key, r.label, tuple((c.key, c.label, c.type) for c in g.columns), group=g.article)
+            RowSpec(r.key, r.label, tuple((c.key, c.label, c.type) for c in g.columns), group=g.article,
+                    forms=tuple(r.forms()))
             for g in table2(template) for r in g.rows
         )
         return TableSpec(name, "二、主动公开政府信息情况", rows)
     if name == "applications":
         cols = tuple((c.key, c.label, c.type) for c in table3_columns())
         rows = tuple(
-            RowSpec(r.key, r.label, cols, group=r.group, subrow_of=r.subrow_of)
+            RowSpec(r.key, r.label, cols, group=r.group, subrow_of=r.subrow_of, forms=tuple(r.forms()))
             for r in table3_rows() if template in r.templates
         )
         return TableSpec(name, "三、收到和处理政府信息公开申请情况", rows)
     if name == "reviews_and_litigation":
         cols = tuple((c.key, c.label, c.type) for c in table4_columns())
-        rows = tuple(RowSpec(g.key, g.label, cols) for g in table4_groups())
+        rows = tuple(RowSpec(g.key, g.label, cols, forms=tuple(g.forms())) for g in table4_groups())
         return TableSpec(name, "四、政府信息公开行政复议、行政诉讼情况", rows)
     raise KeyError(name)
 
@@ -86,7 +88,6 @@ def table_model(name: str, template: str) -> type[BaseModel]:
     spec = table_spec(name, template)
     widths = {r.key: len(r.columns) for r in spec.rows}
     key_type: Any = Literal[tuple(widths)]
-    doc_rows = "; ".join(f"{r.key}={r.label}({'/'.join(c[1] for c in r.columns)})" for r in spec.rows)
 
     def cells_fit(self: Any) -> Any:
         want = widths[self.key]
@@ -122,7 +123,7 @@ def table_model(name: str, template: str) -> type[BaseModel]:
     model: type[BaseModel] = create_model(
         _model_name(name),
         __config__=ConfigDict(extra="forbid"),
-        __doc__=f"The printed rows of table {spec.title}. Rows: {doc_rows}",
+        __doc__=f"The printed rows of table {spec.title} (the prompt lists its rows and columns).",
         __validators__=table_validators,
         table=(table_type, Field(description="which table this answer is for")),
         rows=(list[row_model], Field(description="the rows printed in the table, in printed order")),  # type: ignore[valid-type]
