@@ -203,10 +203,11 @@ def _weigh(r: Reading, m: Reading, level: Level, flags: set[str], sources: dict[
     to keep, and the conflict to report. `flags` and `sources` are completed in place.
 
     An ungrounded model value changes nothing. Agreement, with no rule failing, lifts medium to
-    high (two independent readers) and low to medium. Disagreement is a finding: the arithmetic
-    may decide it (the reading under which every rule touching the cell holds, never high: a
-    reader disagreed); a reading the parser offered as an alternative may be chosen (medium);
-    otherwise the parser's value stays, low.
+    high (two independent readers) and low to medium. Disagreement is a finding and `low`, with
+    the parser's value kept, unless the arithmetic decides for the model (the parser's reading
+    breaks a rule touching the cell, the model's satisfies every one: the model's value, medium)
+    or the model chose a reading the parser itself offered as an alternative (medium). Where the
+    rules point to the parser's value, the flag `arithmetic_chose_parser` says so.
     """
     sources["llm"] = m.value
     if not _grounded(m):
@@ -228,9 +229,10 @@ def _weigh(r: Reading, m: Reading, level: Level, flags: set[str], sources: dict[
         flags.add("arithmetic_chose_llm")
         return m.value, m.span, "medium", _conflict(r, m, "arithmetic_chose_llm")
     if p_decisive and m_decisive and p_ok and not m_ok:
-        flags.add("arithmetic_chose_parser")
-        kept: Level = "low" if level == "low" else "medium"
-        return r.value, r.span, kept, _conflict(r, m, "arithmetic_chose_parser")
+        # The parser's value stays, but a reader disputes it: a person looks (the flag says
+        # which way the rules point, so the look is quick).
+        flags |= {"arithmetic_chose_parser", "llm_parser_conflict"}
+        return r.value, r.span, "low", _conflict(r, m, "arithmetic_chose_parser")
     if level == "low" and any(_same(a, m.value) for a in r.alternatives) and (m_ok or not m_decisive) \
             and not flags & ARGUED and m.value is not None:
         flags.add("llm_chose_reading")
