@@ -55,6 +55,7 @@ class ExtractionInfo(BaseModel):
     calls: int = 0
     cached: int = 0
     failures: list[str] = Field(default_factory=list)
+    asked: list[str] = Field(default_factory=list)  # the calls the model was asked (tables, "prose")
 
 
 class FieldResult(BaseModel):

@@ -206,6 +206,7 @@ def _record_run(info: ExtractionInfo, run: ModelRun, scope: Scope) -> None:
     info.calls = run.calls
     info.cached = run.cached
     info.failures = list(run.failures)
+    info.asked = list(getattr(run, "asked", []))
     info.notices.append(
         f"Values read by the parsers and checked against the model {run.model} (prompt {run.prompt_version}, "
         f"scope {scope}): {run.calls} call(s), {run.cached} from the cache, {len(run.readings)} value(s) answered. "

@@ -147,7 +147,7 @@ def extract(doc_path: Path, reader: ModelReader | None = None, mode: str = "llm"
 
 
 def wrong_at(ex: Extraction, gold: dict[str, Any], levels: set[str]) -> list[tuple[str, Any, Any, str]]:
-    out = []
+    out: list[tuple[str, Any, Any, str]] = []
     for f in ex.fields:
         if f.path in gold["fields"] and f.level in levels and not values_equal(f.path, f.value, gold["fields"][f.path]):
             out.append((f.path, f.value, gold["fields"][f.path], f.level))
