@@ -54,13 +54,15 @@ class Request:
 class Reply:
     """What the double answers to one request.
 
-    `payload`: an object rendered in the request's mode; `content`: the message text verbatim
+    `payload`: an object rendered in the request's mode; `raw`: answer text put verbatim where
+    the mode expects the JSON (malformed JSON); `content`: the message text verbatim
     (malformed JSON, a refusal in words); `refusal`: the protocol's refusal field; `status` and
     `headers` for errors (429 + Retry-After, 5xx); `delay` seconds before answering (past the
     client's timeout: a timeout); `finish_reason` "length" for a truncated answer.
     """
 
     payload: Any = None
+    raw: str | None = None
     content: str | None = None
     refusal: str | None = None
     status: int = 200
@@ -79,8 +81,8 @@ def _render(req: Request, reply: Reply) -> dict[str, Any]:
     if reply.content is not None:
         message["content"] = reply.content
         text = reply.content
-    elif reply.payload is not None:
-        text = json.dumps(reply.payload, ensure_ascii=False)
+    elif reply.payload is not None or reply.raw is not None:
+        text = reply.raw if reply.raw is not None else json.dumps(reply.payload, ensure_ascii=False)
         tools = body.get("tools") or []
         if tools:
             name = tools[0]["function"]["name"]

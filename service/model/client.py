@@ -90,9 +90,9 @@ def classify(exc: BaseException) -> str:
     message = getattr(choice, "message", None)
     if getattr(choice, "finish_reason", None) == "length":
         return "truncated"
-    if getattr(message, "refusal", None):
-        return "refusal"
     text = " ".join(str(e) for e in chain)
+    if getattr(message, "refusal", None) or "Unable to generate a response due to" in text:
+        return "refusal"
     content = getattr(message, "content", None) or ""
     if message is not None and not getattr(message, "tool_calls", None) and "{" not in content:
         return "refusal"  # an answer in words, with no structure at all
@@ -124,7 +124,7 @@ def call(settings: Settings, kind: str, prompt: Prompt, response_model: type[Bas
             answer, completion = client.chat.completions.create_with_completion(
                 model=settings.llm_model or "",
                 response_model=response_model,
-                max_retries=settings.llm_max_retries + 1,  # attempts, the first included
+                max_retries=settings.llm_max_retries,  # re-asks after the first answer
                 temperature=0,
                 messages=[{"role": "system", "content": prompt.system},
                           {"role": "user", "content": prompt.user}],
@@ -135,7 +135,7 @@ def call(settings: Settings, kind: str, prompt: Prompt, response_model: type[Bas
         result.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a reason, by contract
         result.failure = f"{classify(exc)}: {kind}: {_short(exc)}"
-        usage = getattr(getattr(exc, "last_completion", None), "usage", None)
+        usage = getattr(exc, "total_usage", None) or getattr(getattr(exc, "last_completion", None), "usage", None)
         result.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         result.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     finally:
