@@ -222,6 +222,9 @@ def _weigh(r: Reading, m: Reading, level: Level, flags: set[str], sources: dict[
             if r.alternatives:
                 flags.add("llm_chose_reading")
             return r.value, r.span, "medium", None
+        if m.doubts:  # the model's cell was repaired or found out of order: not a second reading
+            flags |= set(m.doubts)
+            return r.value, r.span, level, None
         return r.value, r.span, "high", None
     p_decisive, p_ok = rules.verdict(r.path, r.value)
     m_decisive, m_ok = rules.verdict(r.path, m.value)

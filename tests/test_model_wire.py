@@ -499,3 +499,145 @@ def test_recorded_answers_are_as_accurate_as_deterministic_with_a_lower_review_r
         det_review = det.low / det.fields.total
         assert llm["review_rate"] < det_review or llm["review_rate"] == det_review == 0.0
         assert llm["calibration"]["high"]["fields"] > 0 and llm["calibration"]["high"]["share_right"] == 1.0
+
+
+# --- end to end through the test double (real HTTP, the real openai + instructor clients) ------
+
+def _double_settings(base_url: str, mode: Any = "tools", **more: Any) -> Settings:
+    return Settings(llm_base_url=base_url, llm_model="test-double", llm_api_key="none", llm_cache_dir="",
+                    llm_instructor_mode=mode, **more)
+
+
+def _through_double(gold: dict[str, Any], doc_path: Path, script_for: Callable[[str, str], Any],
+                    mode: str = "tools", scope: str = "all", **more: Any) -> Extraction:
+    from tests.llm_double import LLMDouble
+
+    data = doc_path.read_bytes()
+    text = extract_bytes(data, doc_path.name, mode="deterministic")[0].text
+    with LLMDouble(script_for(text, gold["fields"]["meta.template"])) as double:
+        return extract_bytes(data, doc_path.name, mode="llm", settings=_double_settings(double.base_url, mode, **more),
+                             llm_scope=scope)[1]
+
+
+@pytest.mark.parametrize("mode", ["tools", "json_schema"])
+@pytest.mark.parametrize(("gold", "doc_path"), [CORPUS[1], CORPUS[-2]], ids=[IDS[1], IDS[-2]])
+def test_double_answering_right_keeps_every_value_and_lowers_nothing(gold: dict[str, Any], doc_path: Path,
+                                                                       mode: str) -> None:
+    from tests.llm_double import gold_script
+
+    det = extract(doc_path)
+    ex = _through_double(gold, doc_path, lambda text, tpl: gold_script(gold["fields"], tpl, text), mode)
+    assert ex.extraction.mode == "llm" and ex.extraction.instructor_mode == mode
+    assert ex.extraction.calls == 4 and not ex.extraction.failures and ex.extraction.usage.prompt_tokens > 0
+    assert not wrong_at(ex, gold, {"high", "medium", "low"})
+    assert sum(f.level == "low" for f in ex.fields) <= sum(f.level == "low" for f in det.fields)
+    assert sum(f.level == "high" for f in ex.fields) > sum(f.level == "high" for f in det.fields)
+    assert any("readers_agree" in f.flags for f in ex.fields)
+
+
+@pytest.mark.parametrize("kind", ["plausible_wrong", "random"])
+@pytest.mark.parametrize(("gold", "doc_path"), CORPUS, ids=IDS)
+def test_double_answering_wrong_everywhere_never_makes_a_wrong_high(gold: dict[str, Any], doc_path: Path,
+                                                                     kind: str) -> None:
+    from tests.llm_double import (
+        Reply,
+        Request,
+        plausible_wrong,
+        prose_answer,
+        random_cells,
+        table_answer,
+    )
+    from tests.llm_double import Script as DoubleScript
+
+    def script(text: str, template: str) -> DoubleScript:
+        cell = plausible_wrong(text, seed=5) if kind == "plausible_wrong" else random_cells(seed=5)
+        rng = random.Random(5)
+        numbers = _numbers(text)
+
+        def lie(path: str, v: Any) -> Any:
+            return int(rng.choice([n for n in numbers if n != _printed(v)])) \
+                if isinstance(v, int) and not isinstance(v, bool) else v
+
+        def answer(req: Request) -> Reply:
+            if req.kind == "prose":
+                return Reply(payload=prose_answer(gold["fields"], text, lie))
+            return Reply(payload=table_answer(str(req.kind), template, gold["fields"], cell))
+
+        return answer
+
+    ex = _through_double(gold, doc_path, script)
+    assert not ex.extraction.failures, ex.extraction.failures
+    assert not wrong_at(ex, gold, {"high"}), wrong_at(ex, gold, {"high"})
+
+
+@pytest.mark.parametrize(("gold", "doc_path"), CORPUS, ids=IDS)
+def test_double_answering_wrong_on_chosen_cells_ends_them_low(gold: dict[str, Any], doc_path: Path) -> None:
+    """Plausible wrong numbers: another value of the same row (a column shift), which the reader
+    grounds in the row; a lie it cannot ground changes nothing."""
+    from tests.llm_double import Reply, Request, gold_script, table_answer
+    from tests.llm_double import Script as DoubleScript
+
+    doc, sections = _sections(doc_path)
+    regions = {s.section: doc.text[s.span[0]:s.span[1]] for s in sections
+               if s.span is not None and s.section in ("active_disclosure", "applications", "reviews_and_litigation")}
+    rng = random.Random(doc_path.name)
+    cells = sorted(p for p, v in gold["fields"].items() if p.split(".")[0] in regions and isinstance(v, int)
+                   and not isinstance(v, bool))
+    chosen = set(rng.sample(cells, min(10, len(cells))))
+    lies: dict[str, int] = {}
+    unprintable: set[str] = set()
+
+    def script(text: str, template: str) -> DoubleScript:
+        right_answers = gold_script(gold["fields"], template, text)
+
+        def cell(path: str, v: Any) -> str:
+            if path not in chosen:
+                return "" if v is None else _printed(v)
+            # A column shift: another value printed in the same row; else any number in the table.
+            row = path.rsplit(".", 1)[0]
+            numbers = sorted({_printed(w) for p, w in gold["fields"].items() if p.rsplit(".", 1)[0] == row
+                              and isinstance(w, int) and _printed(w) != _printed(v)}) \
+                or [n for n in _numbers(regions[path.split(".")[0]]) if n != _printed(v)]
+            if not numbers:  # a table of zeros: any lie is printed nowhere in it
+                numbers = ["9"]
+                unprintable.add(path)
+            lies[path] = int(random.Random(path).choice(numbers))
+            return str(lies[path])
+
+        def answer(req: Request) -> Reply:
+            if req.kind in regions:
+                return Reply(payload=table_answer(str(req.kind), template, gold["fields"], cell))
+            return right_answers(req)
+
+        return answer
+
+    ex = _through_double(gold, doc_path, script)
+    grounded = 0
+    assert len(lies) >= len(chosen) // 2
+    for path in lies:  # a row the answer shape leaves out (a sub-row the report prints) is not asked
+        f = ex.field(path)
+        assert f is not None and f.sources.get("llm") == lies[path]
+        if "llm_ungrounded" in f.flags:  # the lie was not found where the cell stands: nothing changes
+            assert f.value == gold["fields"][path]
+            continue
+        grounded += 1
+        assert f.level == "low" and "llm_parser_conflict" in f.flags, (path, f.value, f.level, f.flags)
+        assert any(fd.kind == "llm_parser_conflict" and fd.path == path for fd in ex.findings)
+    assert grounded >= len(set(lies) - unprintable) // 2
+    assert not wrong_at(ex, gold, {"high", "medium"})
+
+
+def test_double_failing_every_call_is_a_200_from_the_parsers(make_client: Callable[..., TestClient]) -> None:
+    from tests.llm_double import LLMDouble, Reply
+
+    replies = [Reply(status=500), Reply(content="{not json"), Reply(status=503), Reply(content="I cannot help")] * 4
+    with LLMDouble(replies) as double:
+        client = make_client(llm_base_url=double.base_url, llm_model="test-double", llm_api_key="none",
+                             llm_cache_dir="", llm_max_retries=0)
+        response = client.post("/extract", data={"mode": "llm", "llm_scope": "all"},
+                               files={"file": (SEED_DOC.name, SEED_DOC.read_bytes(), "text/plain")})
+    assert response.status_code == 200, response.text
+    body = Extraction.model_validate(response.json())
+    assert body.extraction.mode == "llm" and len(body.extraction.failures) == 4
+    det = extract(SEED_DOC)
+    assert [(f.path, f.value, f.level) for f in body.fields] == [(f.path, f.value, f.level) for f in det.fields]

@@ -21,9 +21,9 @@ sys.path.insert(0, str(REPO))
 
 from service.config import Settings  # noqa: E402
 from service.evaluate import save_run  # noqa: E402
-from service.model.run import ModelRun  # noqa: E402
-from service.pipeline import default_reader, extract_bytes  # noqa: E402
-from service.readings import SectionReading  # noqa: E402
+from service.ingest import ingest  # noqa: E402
+from service.pipeline import default_reader  # noqa: E402
+from service.read import read_document  # noqa: E402
 from tests.llm_double import LLMDouble, gold_script  # noqa: E402
 
 
@@ -34,21 +34,13 @@ def record(name: str, version: str, out: Path) -> int:
         gold = json.loads(gold_path.read_text("utf-8"))
         doc_path = docs_dir / gold["document"]
         data = doc_path.read_bytes()
-        text = extract_bytes(data, doc_path.name, mode="deterministic")[0].text
-        with LLMDouble(gold_script(gold["fields"], gold["fields"]["meta.template"], text)) as double:
+        doc = ingest(data, doc_path.name)
+        sections = read_document(doc)  # what the pipeline hands the model reader
+        with LLMDouble(gold_script(gold["fields"], gold["fields"]["meta.template"], doc.text)) as double:
             settings = Settings(llm_base_url=double.base_url, llm_model="test-double", llm_api_key="none",
                                 llm_cache_dir="", llm_instructor_mode="tools")
-            inner = default_reader(settings, "all", version)
-            runs: list[ModelRun] = []
-
-            def reader(doc: object, sections: list[SectionReading]) -> ModelRun:
-                run = inner(doc, sections)  # type: ignore[arg-type]
-                runs.append(run)
-                return run
-
-            extract_bytes(data, doc_path.name, mode="llm", settings=settings, llm_scope="all",
-                          prompt_version=version, reader=reader)
-        run = runs[0].model_copy(update={"latency_ms": 0.0})  # timings would churn the diff
+            recorded = default_reader(settings, "all", version)(doc, sections)
+        run = recorded.model_copy(update={"latency_ms": 0.0})  # timings would churn the diff
         save_run(out / name, version, gold["document"], run)
         print(f"{name}/{version}/{gold['document']}: {run.calls} calls, {len(run.readings)} values, "
               f"failures {run.failures}")
