@@ -149,6 +149,10 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
         print("nianbao eval: --baseline compares prompt versions: it needs --mode llm / "
               "--baseline 比较提示词版本，需要 --mode llm", file=sys.stderr)
         return 2
+    problem = _prompt_problem([v for v in (prompt, baseline) if v], replay)
+    if problem:
+        print(f"nianbao eval: {problem}", file=sys.stderr)
+        return 2
     options: dict[str, Any] = {"mode": mode, "llm_scope": llm_scope, "record": Path(record) if record else None,
                "replay": Path(replay) if replay else None}
     try:
@@ -182,6 +186,19 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
                   file=sys.stderr)
             return 1
     return 0
+
+
+def _prompt_problem(wanted: list[str], replay: str | None) -> str | None:
+    """A prompt version that does not exist (or was not recorded) is refused before any call."""
+    from service.model.prompts import versions
+
+    known = versions()
+    for v in wanted:
+        if replay is not None and not (Path(replay) / v).is_dir():
+            return f"{Path(replay) / v} 不存在：该提示词版本没有录制 / no recording of prompt {v} in {replay}"
+        if replay is None and v not in known:
+            return f"没有提示词版本 {v}（现有 {', '.join(known)}）/ no prompt version {v} in prompts/ ({', '.join(known)})"
+    return None
 
 
 def _eval_compare(gold: Path, docs: Path, baseline: str, candidate: str, tolerance: float, *,

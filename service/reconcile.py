@@ -111,7 +111,10 @@ def reconcile(doc: Document, sections: list[SectionReading],
         section = path.split(".")[0]
         m = model.get(path)
         if r is None and m is not None:
-            fields.append(_model_only(path, m, flags))
+            field = _model_only(path, m, flags)
+            if field.value is None and section in missing:
+                field.flags = sorted({*field.flags, "missing_section"})
+            fields.append(field)
             continue
         if r is None:
             if section in missing:

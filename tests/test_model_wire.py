@@ -641,3 +641,10 @@ def test_double_failing_every_call_is_a_200_from_the_parsers(make_client: Callab
     assert body.extraction.mode == "llm" and len(body.extraction.failures) == 4
     det = extract(SEED_DOC)
     assert [(f.path, f.value, f.level) for f in body.fields] == [(f.path, f.value, f.level) for f in det.fields]
+
+
+def test_eval_refuses_a_prompt_version_that_does_not_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--mode", "llm", "--prompt", "v9", "--replay", str(EVALS / "recorded" / "seeds")]) == 2
+    assert "v9" in capsys.readouterr().err
+    assert main(["eval", "--prompt", "v9", "--baseline", "v1"]) == 2
+    assert "no prompt version v9" in capsys.readouterr().err
