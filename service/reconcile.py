@@ -111,7 +111,7 @@ def reconcile(doc: Document, sections: list[SectionReading],
         section = path.split(".")[0]
         m = model.get(path)
         if r is None and m is not None:
-            field = _model_only(path, m, flags)
+            field = _model_only(path, m, flags, rules)
             if field.value is None and section in missing:
                 field.flags = sorted({*field.flags, "missing_section"})
             fields.append(field)
@@ -187,11 +187,15 @@ def _grounded(m: Reading) -> bool:
     return m.span is not None and "llm_ungrounded" not in m.doubts
 
 
-def _model_only(path: str, m: Reading, flags: set[str]) -> FieldResult:
-    """A value only the model found: medium at most, and only when grounded."""
+def _model_only(path: str, m: Reading, flags: set[str], rules: _Rules) -> FieldResult:
+    """A value only the model found: medium at most, only when grounded, and low when a rule
+    touching the cell fails with it."""
     flags |= {"llm_only", *m.doubts}
     if _grounded(m) and m.value is not None:
-        level: Level = "medium"
+        decisive, ok = rules.verdict(path, m.value)
+        level: Level = "low" if decisive and not ok else "medium"
+        if level == "low":
+            flags.add("llm_value_breaks_rule")
         value, span = m.value, m.span
     else:
         flags.add("not_found")

@@ -249,6 +249,10 @@ def test_a_value_only_the_model_found_is_medium_at_most_and_only_when_grounded()
     fields, _ = reconcile(doc, sections, _run({path: _llm(path, parser.value, None)}))
     f = next(f for f in fields if f.path == path)
     assert f.value is None and f.level == "low" and "llm_ungrounded" in f.flags
+    assert path in ruled_paths() and isinstance(parser.value, int)
+    fields, _ = reconcile(doc, sections, _run({path: _llm(path, parser.value + 5, parser.span)}))
+    f = next(f for f in fields if f.path == path)
+    assert f.level == "low" and "llm_value_breaks_rule" in f.flags
 
 
 def test_the_arithmetic_decides_for_the_model_when_the_parsers_reading_breaks_a_rule() -> None:
@@ -648,3 +652,35 @@ def test_eval_refuses_a_prompt_version_that_does_not_exist(capsys: pytest.Captur
     assert "v9" in capsys.readouterr().err
     assert main(["eval", "--prompt", "v9", "--baseline", "v1"]) == 2
     assert "no prompt version v9" in capsys.readouterr().err
+
+
+def _generated() -> list[tuple[str, int, str]]:
+    from tests.corpus.render import FAMILIES, FAMILY_TEMPLATES, LOST_FAMILIES
+
+    out = []
+    for family in (*FAMILIES, *LOST_FAMILIES):
+        for seed in (11, 12):
+            templates = FAMILY_TEMPLATES.get(family, ("2021", "2019"))
+            out.append((family, seed, templates[seed % len(templates)]))
+    return out
+
+
+@pytest.mark.parametrize(("family", "seed", "template"), _generated())
+def test_generated_reports_wrong_answers_never_high_right_answers_never_wrong(family: str, seed: int,
+                                                                              template: str) -> None:
+    """The generated corpus of every layout family (tests/corpus): the model answering
+    plausible-wrong or random on every cell leaves no wrong value at high; answering right, it
+    makes no value wrong that the parser alone read right or flagged low."""
+    from tests.corpus.render import render
+    from tests.corpus.values import generate_values
+
+    values = generate_values(random.Random(seed), template, other_subrows=bool(seed % 2), blanks=seed % 3)
+    data, filename = render(values, template, family, seed=seed)
+    gold = {"fields": values}
+    det = extract_bytes(data, filename, mode="deterministic")[1]
+    for answer in (plausible_wrong(seed), random_answer(seed)):
+        ex = extract_bytes(data, filename, mode="llm", reader=reader_from(gold, answer))[1]
+        assert not wrong_at(ex, gold, {"high"}), (family, seed, wrong_at(ex, gold, {"high"}))
+    ex = extract_bytes(data, filename, mode="llm", reader=reader_from(gold, right))[1]
+    assert len(wrong_at(ex, gold, {"high", "medium"})) <= len(wrong_at(det, gold, {"high", "medium"}))
+    assert sum(f.level == "low" for f in ex.fields) <= sum(f.level == "low" for f in det.fields)
