@@ -3,8 +3,8 @@
 The `openai` client carries the HTTP layer: a timeout, bounded retries of timeouts, 429 (it
 honours `Retry-After`) and 5xx with backoff. instructor carries the structure layer: the
 configured mode (tools / json_schema / md_json) and bounded re-asks when an answer fails the
-response model. Calls in flight are bounded process-wide (one semaphore per configured limit,
-shared by every extraction in the process) as well as per extraction (the reader's pool). A
+response model. Requests in flight are bounded process-wide (one semaphore per configured limit,
+held by the HTTP exchange only, shared by every extraction) and per extraction (the reader's pool). A
 failure comes back as a short reason string, never as an exception.
 """
 
@@ -17,9 +17,11 @@ import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import instructor
 import openai
 from instructor.core import IncompleteOutputException, InstructorRetryException
@@ -105,30 +107,63 @@ def classify(exc: BaseException) -> str:
     return "error"
 
 
+_local = threading.local()
+
+
+class _BoundedTransport(httpx2.BaseTransport):
+    """The HTTP exchange itself holds a process-wide slot: backoff sleeps and the client's own
+    work between re-asks do not, so the limit bounds requests in flight, as providers count them.
+    Also counts the current call's requests (retries and re-asks included)."""
+
+    def __init__(self, limit: int) -> None:
+        self._inner = httpx2.HTTPTransport(limits=httpx2.Limits(max_connections=limit * 2,
+                                                                max_keepalive_connections=limit * 2))
+        self._slots = process_slots(limit)
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        _local.requests = getattr(_local, "requests", 0) + 1
+        with self._slots:
+            response = self._inner.handle_request(request)
+            response.read()  # the body arrives inside the slot, then the slot is free
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+_client_lock = threading.Lock()
+
+
+def _client(settings: Settings) -> Any:
+    with _client_lock:  # built once, not by every thread of the first burst
+        return _build_client(settings.llm_base_url or "", settings.llm_api_key or "unused",
+                             settings.llm_timeout_seconds, settings.llm_max_retries,
+                             settings.llm_instructor_mode, settings.llm_concurrency)
+
+
+@lru_cache(maxsize=16)
+def _build_client(base_url: str, api_key: str, timeout: float, retries: int, mode: str, limit: int) -> Any:
+    """One client per endpoint configuration, shared by every call in the process: its
+    connection pool is reused (keep-alive) and nothing is rebuilt per call."""
+    http = openai.DefaultHttpxClient(transport=_BoundedTransport(limit), timeout=timeout)
+    raw = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=retries, http_client=http)
+    return instructor.from_openai(raw, mode=MODES[mode])
+
+
 def call(settings: Settings, kind: str, prompt: Prompt, response_model: type[BaseModel]) -> CallResult:
     """One structured call; counts every HTTP request it took (retries and re-asks included)."""
     result = CallResult(kind=kind)
-
-    def count(_: Any) -> None:
-        result.requests += 1
-
     started = time.perf_counter()
-    http = openai.DefaultHttpxClient(event_hooks={"request": [count]}, timeout=settings.llm_timeout_seconds)
+    _local.requests = 0
     try:
-        raw = openai.OpenAI(
-            base_url=settings.llm_base_url, api_key=settings.llm_api_key or "unused",
-            timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries, http_client=http,
+        answer, completion = _client(settings).chat.completions.create_with_completion(
+            model=settings.llm_model or "",
+            response_model=response_model,
+            max_retries=settings.llm_max_retries,  # re-asks after the first answer
+            temperature=0,
+            messages=[{"role": "system", "content": prompt.system},
+                      {"role": "user", "content": prompt.user}],
         )
-        client = instructor.from_openai(raw, mode=MODES[settings.llm_instructor_mode])
-        with process_slots(settings.llm_concurrency):
-            answer, completion = client.chat.completions.create_with_completion(
-                model=settings.llm_model or "",
-                response_model=response_model,
-                max_retries=settings.llm_max_retries,  # re-asks after the first answer
-                temperature=0,
-                messages=[{"role": "system", "content": prompt.system},
-                          {"role": "user", "content": prompt.user}],
-            )
         usage = getattr(completion, "usage", None)
         result.answer = answer
         result.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -139,7 +174,7 @@ def call(settings: Settings, kind: str, prompt: Prompt, response_model: type[Bas
         result.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         result.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     finally:
-        http.close()
+        result.requests = _local.requests
         result.latency_ms = (time.perf_counter() - started) * 1000
     return result
 
