@@ -134,7 +134,6 @@ def _read(doc: Document, sections: Sequence[SectionReading], settings: Settings,
         try:
             cache.put(key, result)
         except Exception as exc:  # noqa: BLE001 - a cache that cannot be written costs a re-run only
-            result.failure = result.failure or None
             run.failures.append(f"cache_unwritable: {kind}: {type(exc).__name__}")
         return result
 
