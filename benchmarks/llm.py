@@ -105,7 +105,7 @@ def tokens(reports: list[Report], mode: str) -> None:
     print(f"   mean all/naive {sum(ratios) / len(ratios):.1%}, worst {max(ratios):.1%} (target ≤ 40%)")
 
 
-def throughput(reports: list[Report], n: int, latency: float, concurrency: int) -> None:
+def throughput(reports: list[Report], n: int, latency: float, concurrency: int, mode: str) -> None:
     scripts = {r.name: gold_script(r.gold, r.template, r.doc.text) for r in reports}
     by_doc: dict[str, str] = {}
 
@@ -125,7 +125,7 @@ def throughput(reports: list[Report], n: int, latency: float, concurrency: int) 
     batch = [reports[i % len(reports)] for i in range(n)]
     with LLMDouble(answer) as d:
         s = Settings(llm_base_url=d.base_url, llm_model="test-double", llm_cache_dir="",
-                     llm_concurrency=concurrency)
+                     llm_concurrency=concurrency, llm_instructor_mode=mode)  # type: ignore[arg-type]
         read_with_model(reports[0].doc, reports[0].sections, settings=s, scope="all")  # warm: imports, client
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=concurrency * 2) as pool:
@@ -134,7 +134,8 @@ def throughput(reports: list[Report], n: int, latency: float, concurrency: int) 
     calls = sum(run.calls for run in runs)
     failures = sum(len(run.failures) for run in runs)
     ideal = calls * latency / concurrency
-    print(f"2. throughput: {n} reports, {calls} calls, latency {latency * 1000:.0f} ms, concurrency {concurrency}")
+    print(f"2. throughput: {n} reports, {calls} calls, latency {latency * 1000:.0f} ms, concurrency {concurrency}, "
+          f"mode {mode}")
     print(f"   elapsed {elapsed:.2f} s, ideal {ideal:.2f} s, ratio {ideal / elapsed:.2f} of ideal "
           f"(target ≥ 0.9); failures {failures}; {n / elapsed:.1f} reports/s")
 
@@ -148,7 +149,7 @@ def main() -> None:
     args = ap.parse_args()
     reports = load()
     tokens(reports, args.mode)
-    throughput(reports, args.reports, args.latency, args.concurrency)
+    throughput(reports, args.reports, args.latency, args.concurrency, args.mode)
 
 
 if __name__ == "__main__":

@@ -320,6 +320,20 @@ def test_doubtful_scope_asks_only_about_doubtful_tables(case: Case) -> None:
                                                                     "extra_cell"} for f in s.findings))
 
 
+def test_an_overlong_region_is_cut_and_said_so(seed: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.model.reader as reader
+
+    monkeypatch.setattr(reader, "MAX_REGION_CHARS", 300)
+    with LLMDouble(seed.right()) as d:
+        run = read_with_model(seed.doc, seed.sections, settings=settings(d), scope="all", only=["applications"])
+    assert [f.split(":")[0] for f in run.failures] == ["region_truncated"]
+    fenced = d.requests[0].body["messages"][-1]["content"].split(FENCE_OPEN, 1)[1].split(FENCE_CLOSE, 1)[0]
+    assert len(fenced.strip()) <= 300
+    assert any(r.span is not None for r in run.readings.values())
+    assert all(r.span is None or r.span[1] <= seed.sections[2].span[0] + 300  # type: ignore[index]
+               for r in run.readings.values())
+
+
 def test_schema_hash_is_stable_and_template_specific() -> None:
     assert schema_hash("applications", "2021") == schema_hash("applications", "2021")
     assert schema_hash("active_disclosure", "2019") != schema_hash("active_disclosure", "2021")

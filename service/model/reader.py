@@ -47,6 +47,7 @@ DOUBTFUL_FINDINGS = frozenset({"sum_mismatch", "damaged_cell", "missing_row", "e
 PASSAGE_REACH = 60  # characters kept on each side of a keyword, within its sentence
 EDGE_CHARS = 160  # the title and the signature: this many characters at each end of the text
 MAX_PROSE_CHARS = 4000
+MAX_REGION_CHARS = 20_000  # a located table is 0.2-5k characters; past this the region is cut (and said so)
 DIGIT_RUN_REACH = 40  # how far past the previous cell a number glued into a digit run may stand
 
 
@@ -105,7 +106,10 @@ def _read(doc: Document, sections: Sequence[SectionReading], settings: Settings,
         sec = by_name.get(name)
         if name in wanted and sec is not None and sec.found and sec.span is not None:
             start, end = sec.span
-            plans.append((name, render_table(name, template, doc.text[start:end], version), sec.span))
+            if end - start > MAX_REGION_CHARS:
+                run.failures.append(f"region_truncated: {name}: {end - start} characters, sent {MAX_REGION_CHARS}")
+                end = start + MAX_REGION_CHARS
+            plans.append((name, render_table(name, template, doc.text[start:end], version), (start, end)))
     if PROSE in wanted:
         tables = [s.span for s in sections if s.section in TABLES and s.span is not None]
         passages = prose_passages(doc.text, tables, sections)
