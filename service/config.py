@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # Answers cached by (document, prompt version, model, schema, call): a re-run costs nothing.
     # An empty value turns the cache off.
     llm_cache_dir: str = ".nianbao-cache/llm"
+    # What the model is asked by default (the CLI's --llm-scope / the API's llm_scope override it):
+    # only tables with cells in doubt, or every table; and which prompt version under prompts/.
+    llm_scope: Literal["doubtful", "all"] = "doubtful"
+    llm_prompt_version: str = "v1"
 
 
 def get_settings() -> Settings:

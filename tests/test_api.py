@@ -250,8 +250,11 @@ def test_health_is_503_when_the_schema_is_not_at_head(client: TestClient) -> Non
 
 
 def test_health_reports_llm_mode_when_a_model_is_configured(make_client: ClientFactory) -> None:
-    client = make_client(llm_base_url="http://127.0.0.1:9/v1")
+    client = make_client(llm_base_url="http://127.0.0.1:9/v1", llm_model="some-model")
     assert client.get("/health").json()["mode"] == "llm"
+    # An endpoint without a model name is no configured model: auto runs deterministic.
+    client = make_client(llm_base_url="http://127.0.0.1:9/v1")
+    assert client.get("/health").json()["mode"] == "deterministic"
 
 
 def test_docs_describe_both_ways_to_extract(client: TestClient) -> None:

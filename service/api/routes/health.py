@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from service import __version__
 from service.api.deps import EngineDep, SettingsDep
 from service.api.public import HealthPublic
+from service.pipeline import model_configured
 from service.store.db import database_is_ok
 
 router = APIRouter(tags=["health"])
@@ -22,5 +23,5 @@ async def health(response: Response, engine: EngineDep, settings: SettingsDep) -
         status="ok" if database_ok else "error",
         version=__version__,
         database="ok" if database_ok else "error",
-        mode="llm" if settings.llm_base_url else "deterministic",
+        mode="llm" if model_configured(settings) else "deterministic",
     )
