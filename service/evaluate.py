@@ -60,6 +60,7 @@ class DocScore(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    priced: bool = False  # a price per token was set: `cost` is a cost, not an unknown
     calls: int = 0
     cached: int = 0
     model_failures: int = 0
@@ -76,6 +77,7 @@ class DocScore(BaseModel):
                      "findings_recalled", "findings_reported", "findings_matching", "prompt_tokens",
                      "completion_tokens", "cost", "calls", "cached", "model_failures"):
             setattr(self, attr, getattr(self, attr) + getattr(other, attr))
+        self.priced = self.priced or other.priced
 
 
 def values_equal(path: str, got: Any, want: Any) -> bool:
@@ -145,6 +147,7 @@ def score(extraction: Extraction, gold: dict[str, Any], name: str) -> DocScore:
     info = extraction.extraction
     s.prompt_tokens, s.completion_tokens = info.usage.prompt_tokens, info.usage.completion_tokens
     s.cost, s.calls, s.cached, s.model_failures = info.cost or 0.0, info.calls, info.cached, len(info.failures)
+    s.priced = info.cost is not None
     return s
 
 
@@ -274,7 +277,8 @@ def calibration_lines(s: DocScore) -> list[str]:
 
 def cost_line(s: DocScore) -> str:
     return (f"model: {s.calls} calls ({s.cached} cached), {s.prompt_tokens} tokens in, "
-            f"{s.completion_tokens} out, cost {s.cost:.4f}, {s.model_failures} failures")
+            f"{s.completion_tokens} out, cost {f'{s.cost:.4f}' if s.priced else 'n/a (no price set)'}, "
+            f"{s.model_failures} failures")
 
 
 def _wrong_by_field(docs: list[DocScore]) -> dict[tuple[str, str], dict[str, Any]]:
