@@ -7,12 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from service import __version__
 from service.api.errors import install_error_handlers
-from service.api.routes import documents, extract, health
+from service.api.routes import auth as auth_routes
+from service.api.routes import documents, exports, extract, health, review, web
 from service.config import Settings, get_settings
 from service.store.db import make_engine, migrate
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "Turns 政府信息公开工作年度报告 into checked data: POST a report to /extract, "
@@ -28,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         migrate(engine)  # alembic upgrade head, SQLite and PostgreSQL alike
+        _tell_how_to_create_first_admin(engine)
         try:
             yield
         finally:
@@ -40,7 +46,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(extract.router)
     app.include_router(documents.router)
     app.include_router(health.router)
+    app.include_router(auth_routes.router)
+    app.include_router(review.router)
+    app.include_router(exports.router)
+    app.include_router(web.router)
     return app
+
+
+def _tell_how_to_create_first_admin(engine: Engine) -> None:
+    """A fresh install has no one who may review: say how to make the first admin."""
+    from service.auth import count_users
+
+    with Session(engine) as session:
+        if count_users(session) == 0:
+            log.warning("no users yet: create the first admin with "
+                        "`nianbao users create NAME --role admin` (reads the password from a prompt) / "
+                        "尚无用户：请用 `nianbao users create 用户名 --role admin` 创建第一个管理员")
 
 
 def serve(host: str, port: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text
+from sqlalchemy import JSON, Column, DateTime, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names, so migrations can refer to them on every backend.
@@ -85,3 +85,94 @@ class FindingRow(SQLModel, table=True):
     path: str
     message: str = Field(sa_column=Column(Text, nullable=False))
     spans: list[list[int]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class UserRow(SQLModel, table=True):
+    """A person who may write reviews; `password_hash` is argon2 (service.auth)."""
+
+    __tablename__ = "user_account"  # `user` is reserved in PostgreSQL
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=256)
+    role: str = Field(max_length=16)
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """An API token for scripts; only its sha256 is stored, the token is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class SessionRow(SQLModel, table=True):
+    """A signed-in browser: the cookie carries a random id whose sha256 is stored here, so
+    logout really ends the session; the CSRF token is checked on every write."""
+
+    __tablename__ = "user_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class FieldReviewRow(SQLModel, table=True):
+    """A person's value for one field of one document; it outlives re-extractions."""
+
+    __tablename__ = "field_review"
+    __table_args__ = (UniqueConstraint("document_id", "path", name="uq_field_review_document_id_path"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: str = Field(foreign_key="document.id", index=True, max_length=64)
+    path: str = Field(max_length=255)
+    value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    action: str = Field(max_length=16)
+    version: int
+    reviewed_by: str = Field(max_length=64)
+    reviewed_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class AuditRow(SQLModel, table=True):
+    """Append-only record of every write a person made (reviews, status changes, re-extractions)."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    user: str = Field(max_length=64)
+    document_id: str = Field(index=True, max_length=64)
+    path: str | None = Field(default=None, max_length=255)
+    action: str = Field(max_length=32)
+    old: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    new: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    version: int | None = None
+
+
+class DocumentStatusRow(SQLModel, table=True):
+    """A document's review status; no row means `to_review`."""
+
+    __tablename__ = "document_status"
+
+    document_id: str = Field(foreign_key="document.id", primary_key=True, max_length=64)
+    status: str = Field(max_length=16)
+    updated_by: str = Field(max_length=64)
+    updated_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
 
+from service import review
 from service.api.deps import SessionDep
 from service.api.errors import NotFound
 from service.api.public import DocumentPublic, ErrorPublic
@@ -23,6 +26,43 @@ def _document_or_404(session: SessionDep, document_id: str) -> DocumentRow:
     if document is None:
         raise NotFound(f"no document with id {document_id!r}", f"没有编号为 {document_id!r} 的文档")
     return document
+
+
+class DocumentListItem(BaseModel):
+    id: str
+    filename: str | None
+    issuer: str | None
+    year: int | None
+    template: str | None
+    status: str
+    low_count: int
+    findings_count: int
+    extraction_id: str
+    created_at: datetime
+
+
+class DocumentList(BaseModel):
+    items: list[DocumentListItem]
+    total: int
+    page: int
+    per_page: int
+
+
+@router.get("/documents", response_model=DocumentList, responses={422: {"model": ErrorPublic}})
+def list_documents(
+    session: SessionDep,
+    issuer: str | None = None,
+    year: int | None = None,
+    status: Literal["to_review", "reviewed"] | None = None,
+    finding_kind: str | None = None,
+    sort: Literal["issuer", "year", "low", "findings", "created"] = "created",
+    order: Literal["asc", "desc"] = "desc",
+    page: int = Query(default=1, ge=1),
+    per_page: int = Query(default=50, ge=1, le=500),
+) -> dict[str, Any]:
+    """Documents with an extraction, by their newest one: filter, sort, one page; `total` counts all matches."""
+    return review.list_documents(session, issuer=issuer, year=year, status=status, finding_kind=finding_kind,
+                                 sort=sort, order=order, page=page, per_page=per_page)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentPublic, responses=_NOT_FOUND)

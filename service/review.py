@@ -1,0 +1,435 @@
+"""Reviewed values, document status, the review queue, the documents list and the template grid.
+
+A reviewed value belongs to the document and the path, never to an extraction, so it survives
+re-extraction; `disagrees` tells the reviewer when a newer extraction reads something else.
+Every write appends an audit row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from service import templates
+from service.auth import Principal
+from service.errors import NianbaoError
+from service.store import crud
+from service.store.models import (
+    AuditRow,
+    DocumentRow,
+    DocumentStatusRow,
+    ExtractionRow,
+    FieldReviewRow,
+    FieldRow,
+    FindingRow,
+)
+
+ACTIONS = ("accept", "edit", "blank", "alternative")
+STATUSES = ("to_review", "reviewed")
+SORTS = ("issuer", "year", "low", "findings", "created")
+
+
+class NotFoundError(NianbaoError):
+    status_code = 404
+    code = "not_found"
+
+
+class InvalidReview(NianbaoError):
+    status_code = 422
+    code = "invalid_review"
+
+
+class StaleVersion(NianbaoError):
+    """Someone else saved the field first; `field` is what is stored now (nothing is lost)."""
+
+    status_code = 409
+    code = "stale_version"
+
+    def __init__(self, field: dict[str, Any]) -> None:
+        super().__init__(
+            f"the field changed meanwhile (now version {field['version']}); reload and try again",
+            f"该字段已被他人修改（当前版本 {field['version']}），请刷新后重试",
+        )
+        self.field = field
+
+
+def _missing_document(document_id: str) -> NotFoundError:
+    return NotFoundError(f"no document with id {document_id!r}", f"没有编号为 {document_id!r} 的文档")
+
+
+def latest_extractions(session: Session, document_id: str | None = None) -> dict[str, ExtractionRow]:
+    """The newest extraction of each document (or of one)."""
+    query = select(ExtractionRow)
+    if document_id is not None:
+        query = query.where(ExtractionRow.document_id == document_id)
+    newest: dict[str, ExtractionRow] = {}
+    for row in session.exec(query.order_by(col(ExtractionRow.created_at), col(ExtractionRow.id))).all():
+        newest[row.document_id] = row  # oldest first: the last one wins
+    return newest
+
+
+def _latest(session: Session, document_id: str) -> ExtractionRow:
+    row = latest_extractions(session, document_id).get(document_id)
+    if row is None:
+        raise _missing_document(document_id)
+    return row
+
+
+def reviews_for(session: Session, document_id: str) -> dict[str, FieldReviewRow]:
+    query = select(FieldReviewRow).where(FieldReviewRow.document_id == document_id)
+    return {r.path: r for r in session.exec(query).all()}
+
+
+def status_of(session: Session, document_id: str) -> str:
+    row = session.get(DocumentStatusRow, document_id)
+    return row.status if row else "to_review"
+
+
+def _labels() -> dict[str, str]:
+    return {f.path: f.label_zh for f in templates.catalog()}
+
+
+def field_view(field: FieldRow, review: FieldReviewRow | None, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """One field as the review API shows it: the reviewed value wins where there is one."""
+    labels = labels if labels is not None else _labels()
+    span = [field.span_start, field.span_end] if field.span_start is not None else None
+    return {
+        "path": field.path,
+        "label_zh": labels.get(field.path, field.path),
+        "value": review.value if review else field.value,
+        "level": field.level,
+        "confidence": field.confidence,
+        "flags": field.flags,
+        "sources": field.sources,
+        "span": span,
+        "reviewed": review is not None,
+        "reviewed_value": review.value if review else None,
+        "version": review.version if review else 0,
+        "disagrees": review is not None and not same_value(review.value, field.value),
+    }
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Numbers compare by value (0 == 0.0), as the scoring rules do; bools are not numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+def document_review(session: Session, document_id: str) -> dict[str, Any]:
+    document = crud.get_document(session, document_id)
+    if document is None:
+        raise _missing_document(document_id)
+    latest = _latest(session, document_id)
+    reviews = reviews_for(session, document_id)
+    labels = _labels()
+    fields = crud.get_fields(session, latest.id)
+    by_path = {f.path: f for f in fields}
+    template = by_path["meta.template"].value if "meta.template" in by_path else None
+    return {
+        "document": {"id": document.id, "filename": document.filename, "media_type": document.media_type,
+                     "chars": document.chars, "pages": document.pages},
+        "extraction_id": latest.id,
+        "template": template,
+        "status": status_of(session, document_id),
+        "fields": [field_view(f, reviews.get(f.path), labels) for f in fields],
+        "findings": [{"kind": f.kind, "path": f.path, "message": f.message, "spans": f.spans}
+                     for f in crud.get_findings(session, latest.id)],
+    }
+
+
+def _field_row(session: Session, document_id: str, path: str) -> FieldRow:
+    latest = _latest(session, document_id)
+    query = select(FieldRow).where(FieldRow.extraction_id == latest.id, FieldRow.path == path)
+    field = session.exec(query).first()
+    if field is None:
+        raise NotFoundError(f"document {document_id!r} has no field {path!r}",
+                            f"文档 {document_id!r} 没有字段 {path!r}")
+    return field
+
+
+def current_field(session: Session, document_id: str, path: str) -> dict[str, Any]:
+    field = _field_row(session, document_id, path)
+    review = session.exec(select(FieldReviewRow).where(
+        FieldReviewRow.document_id == document_id, FieldReviewRow.path == path)).first()
+    return field_view(field, review)
+
+
+def coerce_value(path: str, value: Any) -> Any:
+    """A reviewer's value in the field's type (schemas/fields.tsv), or a 422 saying what is wrong."""
+    kind = templates.field_types().get(path, "str")
+    if value is None:
+        return None
+    wrong = InvalidReview(f"{path} takes a value of type {kind}, not {value!r}",
+                          f"{path} 的值应为 {kind} 类型，而不是 {value!r}")
+    if kind == "int":
+        if isinstance(value, bool):
+            raise wrong
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or value < 0:
+            raise wrong
+        return value
+    if kind == "decimal":
+        if isinstance(value, bool):
+            raise wrong
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise wrong from exc
+        if not number.is_finite() or number < 0:
+            raise wrong
+        result = float(number)
+        return int(result) if result.is_integer() and math.isfinite(result) else result
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if kind == "date":
+        try:
+            return dt.date.fromisoformat(str(value)).isoformat()
+        except ValueError as exc:
+            raise wrong from exc
+    if not isinstance(value, str) or not value.strip():
+        raise wrong
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str
+    value: Any = None
+    value_given: bool = False
+
+
+def _new_value(change: Change, field: FieldRow) -> Any:
+    if change.action not in ACTIONS:
+        raise InvalidReview(f"action must be one of {', '.join(ACTIONS)}", f"操作必须是 {'、'.join(ACTIONS)} 之一")
+    if change.action == "accept":
+        return field.value
+    if change.action == "blank":
+        return None
+    if not change.value_given:
+        raise InvalidReview(f"action {change.action!r} needs a value", f"操作 {change.action!r} 需要提供值")
+    value = coerce_value(field.path, change.value)
+    if change.action == "alternative":
+        offered = [*(field.sources.get("alternatives") or []),
+                   *(v for k, v in field.sources.items() if k != "alternatives")]
+        if not any(same_value(value, o) for o in offered if not isinstance(o, list | dict)):
+            raise InvalidReview(f"{value!r} is not one of the readings offered for {field.path}",
+                                f"{value!r} 不在 {field.path} 的候选读数之中")
+    return value
+
+
+def apply_review(session: Session, document_id: str, path: str, change: Change, version: int,
+                 user: Principal) -> dict[str, Any]:
+    """Save a reviewer's decision if `version` is the stored one; StaleVersion (409) otherwise."""
+    field = _field_row(session, document_id, path)
+    new = _new_value(change, field)
+    review = session.exec(select(FieldReviewRow).where(
+        FieldReviewRow.document_id == document_id, FieldReviewRow.path == path)).first()
+    stored_version = review.version if review else 0
+    if version != stored_version:
+        raise StaleVersion(field_view(field, review))
+    old = review.value if review else field.value
+    now = dt.datetime.now(dt.UTC)
+    if review is None:
+        review = FieldReviewRow(document_id=document_id, path=path, value=new, action=change.action,
+                                version=1, reviewed_by=user.username, reviewed_at=now)
+        session.add(review)
+    else:
+        # Compare-and-set on the version: of two writers that read the same version, one wins.
+        updated = session.execute(
+            FieldReviewRow.__table__.update()  # type: ignore[attr-defined]
+            .where(col(FieldReviewRow.id) == review.id, col(FieldReviewRow.version) == stored_version)
+            .values(value=new, action=change.action, version=stored_version + 1,
+                    reviewed_by=user.username, reviewed_at=now)
+        )
+        if updated.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            raise StaleVersion(current_field(session, document_id, path))
+    session.add(AuditRow(at=now, user=user.username, document_id=document_id, path=path,
+                         action=change.action, old=old, new=new, version=stored_version + 1))
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a first review saved by someone else at the same moment
+        session.rollback()
+        raise StaleVersion(current_field(session, document_id, path)) from exc
+    session.expire_all()
+    return current_field(session, document_id, path)
+
+
+def history(session: Session, document_id: str, path: str) -> list[dict[str, Any]]:
+    _field_row(session, document_id, path)
+    query = (select(AuditRow).where(AuditRow.document_id == document_id, AuditRow.path == path)
+             .order_by(col(AuditRow.id)))
+    return [{"at": a.at, "user": a.user, "action": a.action, "old": a.old, "new": a.new, "version": a.version}
+            for a in session.exec(query).all()]
+
+
+def set_status(session: Session, document_id: str, status: str, user: Principal) -> dict[str, Any]:
+    if crud.get_document(session, document_id) is None:
+        raise _missing_document(document_id)
+    if status not in STATUSES:
+        raise InvalidReview(f"status must be one of {', '.join(STATUSES)}", f"状态必须是 {'、'.join(STATUSES)} 之一")
+    row = session.get(DocumentStatusRow, document_id)
+    old = row.status if row else "to_review"
+    now = dt.datetime.now(dt.UTC)
+    if row is None:
+        row = DocumentStatusRow(document_id=document_id, status=status, updated_by=user.username, updated_at=now)
+    else:
+        row.status, row.updated_by, row.updated_at = status, user.username, now
+    session.add(row)
+    session.add(AuditRow(at=now, user=user.username, document_id=document_id, action="status", old=old, new=status))
+    session.commit()
+    return {"document_id": document_id, "status": status}
+
+
+def record_reextract(session: Session, document_id: str, old_id: str, new_id: str, user: Principal) -> None:
+    session.add(AuditRow(user=user.username, document_id=document_id, action="reextract", old=old_id, new=new_id))
+    session.commit()
+
+
+def queue(session: Session, limit: int) -> list[dict[str, Any]]:
+    """Fields no one has reviewed yet, lowest confidence first, across every document's newest extraction."""
+    latest = {row.id: doc_id for doc_id, row in latest_extractions(session).items()}
+    if not latest:
+        return []
+    reviewed = {(r.document_id, r.path) for r in session.exec(select(FieldReviewRow)).all()}
+    query = (select(FieldRow).where(col(FieldRow.extraction_id).in_(list(latest)))
+             .order_by(col(FieldRow.confidence), col(FieldRow.extraction_id), col(FieldRow.position)))
+    out: list[dict[str, Any]] = []
+    for f in session.exec(query).yield_per(1000):
+        doc_id = latest[f.extraction_id]
+        if (doc_id, f.path) in reviewed:
+            continue
+        out.append({"document_id": doc_id, "path": f.path, "value": f.value, "level": f.level,
+                    "confidence": f.confidence})
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _meta(session: Session, extraction_ids: list[str]) -> dict[str, dict[str, Any]]:
+    meta: dict[str, dict[str, Any]] = {i: {} for i in extraction_ids}
+    if not extraction_ids:
+        return meta
+    query = select(FieldRow).where(col(FieldRow.extraction_id).in_(extraction_ids),
+                                   col(FieldRow.path).in_(["meta.issuer", "meta.report_year", "meta.template",
+                                                           "meta.division_code"]))
+    for f in session.exec(query).all():
+        meta[f.extraction_id][f.path] = f.value
+    return meta
+
+
+def _counts(session: Session, table: Any, extraction_ids: list[str], *where: Any) -> dict[str, int]:
+    if not extraction_ids:
+        return {}
+    query = (select(table.extraction_id, func.count()).where(col(table.extraction_id).in_(extraction_ids), *where)
+             .group_by(table.extraction_id))
+    return {k: int(v) for k, v in session.exec(query).all()}
+
+
+def list_documents(session: Session, *, issuer: str | None = None, year: int | None = None,
+                   status: str | None = None, finding_kind: str | None = None, sort: str = "created",
+                   order: str = "desc", page: int = 1, per_page: int = 50) -> dict[str, Any]:
+    """The documents list of the review UI: filtered, sorted, one page of it, and the total."""
+    if status is not None and status not in STATUSES:
+        raise InvalidReview(f"status must be one of {', '.join(STATUSES)}", f"状态必须是 {'、'.join(STATUSES)} 之一")
+    if sort not in SORTS:
+        raise InvalidReview(f"sort must be one of {', '.join(SORTS)}", f"排序必须是 {'、'.join(SORTS)} 之一")
+    if order not in ("asc", "desc"):
+        raise InvalidReview("order must be asc or desc", "顺序必须是 asc 或 desc")
+    latest = latest_extractions(session)
+    ids = [row.id for row in latest.values()]
+    meta = _meta(session, ids)
+    low = _counts(session, FieldRow, ids, FieldRow.level == "low")
+    findings = _counts(session, FindingRow, ids)
+    kinds: set[str] = set()
+    if finding_kind and ids:
+        kinds = set(session.exec(select(FindingRow.extraction_id).where(
+            col(FindingRow.extraction_id).in_(ids), FindingRow.kind == finding_kind)).all())
+    statuses = {r.document_id: r.status for r in session.exec(select(DocumentStatusRow)).all()}
+    items: list[dict[str, Any]] = []
+    for document in session.exec(select(DocumentRow).where(col(DocumentRow.id).in_(list(latest)))).all():
+        ext = latest[document.id]
+        m = meta.get(ext.id, {})
+        item = {
+            "id": document.id, "filename": document.filename, "issuer": m.get("meta.issuer"),
+            "year": m.get("meta.report_year"), "template": m.get("meta.template"),
+            "status": statuses.get(document.id, "to_review"), "low_count": low.get(ext.id, 0),
+            "findings_count": findings.get(ext.id, 0), "extraction_id": ext.id,
+            "created_at": document.created_at,
+        }
+        if issuer and issuer not in str(item["issuer"] or ""):
+            continue
+        if year is not None and item["year"] != year:
+            continue
+        if status and item["status"] != status:
+            continue
+        if finding_kind and ext.id not in kinds:
+            continue
+        items.append(item)
+    key = {"issuer": "issuer", "year": "year", "low": "low_count", "findings": "findings_count",
+           "created": "created_at"}[sort]
+    present = [i for i in items if i[key] is not None]
+    absent = [i for i in items if i[key] is None]  # unknown issuer/year: always last
+    present.sort(key=lambda i: (_sortable(i[key]), i["id"]), reverse=order == "desc")
+    ordered = present + sorted(absent, key=lambda i: i["id"])
+    start = (page - 1) * per_page
+    return {"items": ordered[start:start + per_page], "total": len(ordered), "page": page, "per_page": per_page}
+
+
+def _sortable(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)  # SQLite returns naive UTC
+    return value
+
+
+def grid(template: str) -> dict[str, Any]:
+    """The three tables as the official forms lay them out, built from schemas/ only."""
+    if template not in templates.TEMPLATES:
+        raise InvalidReview(f"template must be one of {', '.join(templates.TEMPLATES)}",
+                            f"模板必须是 {'、'.join(templates.TEMPLATES)} 之一")
+    known = set(templates.paths_for(template))
+    raw = templates.raw()
+
+    def cell(path: str) -> str | None:
+        return path if path in known else None
+
+    # 表二: groups (one per article) with their own columns; one grid with the union of columns.
+    columns: list[dict[str, str]] = []
+    rows: list[dict[str, Any]] = []
+    for group in templates.table2(template):
+        for c in group.columns:
+            if all(c.key != x["key"] for x in columns):
+                columns.append({"key": c.key, "label": c.label})
+        rows += [{"key": r.key, "label": r.label, "group": group.article} for r in group.rows]
+    table2 = {"key": "active_disclosure", "title_zh": raw["active_disclosure"]["section_zh"],
+              "columns": columns, "rows": rows,
+              "cell_paths": [[cell(f"active_disclosure.{r['key']}.{c['key']}") for c in columns] for r in rows]}
+    t3_rows = [r for r in templates.table3_rows() if template in r.templates]
+    t3_cols = templates.table3_columns()
+    table3 = {"key": "applications", "title_zh": raw["applications"]["section_zh"],
+              "columns": [{"key": c.key, "label": c.label} for c in t3_cols],
+              "rows": [{"key": r.key, "label": r.label, "group": r.group} for r in t3_rows],
+              "cell_paths": [[cell(f"applications.{r.key}.{c.key}") for c in t3_cols] for r in t3_rows]}
+    groups, t4_cols = templates.table4_groups(), templates.table4_columns()
+    flat = [{"key": f"{g.key}.{c.key}", "label": c.label} for g in groups for c in t4_cols]
+    table4 = {"key": "reviews_and_litigation", "title_zh": raw["reviews_and_litigation"]["section_zh"],
+              "columns": flat,
+              "column_groups": [{"key": g.key, "label": g.label, "span": len(t4_cols)} for g in groups],
+              "rows": [{"key": "counts", "label": raw["reviews_and_litigation"]["section_zh"]}],
+              "cell_paths": [[cell(f"reviews_and_litigation.{c['key']}") for c in flat]]}
+    return {"template": template, "tables": [table2, table3, table4]}
