@@ -379,7 +379,7 @@ function renderDoc() {
   const statusBtn = h("button", { type: "button", id: "mark-reviewed", onclick: () => setStatus(r.status === "reviewed" ? "to_review" : "reviewed") },
     r.status === "reviewed" ? "改回待审核" : "标记为已审核");
   const head = h("div", { class: "doc-head" },
-    h("h1", {}, fieldValue("meta.issuer") || r.document.filename || d.id, " ", h("small", {}, `${fmt(fieldValue("meta.year") ?? "")} 年度 · ${r.template} 模板`)),
+    h("h1", {}, fieldValue("meta.issuer") || r.document.filename || d.id, " ", h("small", {}, `${fmt(fieldValue("meta.report_year") ?? "")} 年度 · ${r.template} 模板`)),
     h("span", { class: `status ${r.status}`, id: "doc-status" }, STATUS_ZH[r.status] || r.status),
     h("span", { id: "low-left" }, `待核 ${pending} / ${lows.length}`),
     statusBtn,
@@ -470,6 +470,12 @@ function textWithSpan(span) {
   return { pre, mark };
 }
 
+/** Scroll only the text box (not the page or the panel) so the marked span sits in its middle. */
+function scrollToMark(pre, mark) {
+  if (!mark) return;
+  pre.scrollTop = Math.max(0, mark.offsetTop - pre.clientHeight / 2); // pre is position: relative
+}
+
 function renderEvidence(message) {
   const d = state.doc;
   const f = d.fields.get(d.selected);
@@ -505,7 +511,7 @@ function renderEvidence(message) {
     h("h3", {}, "原文"), pre,
     h("h3", {}, "修改历史"), history);
   d.evidence.replaceChildren(panel);
-  if (mark) mark.scrollIntoView({ block: "center" });
+  scrollToMark(pre, mark);
   loadHistory(f.path, history);
 }
 
@@ -627,7 +633,7 @@ function openFinding(f) {
   const span = (f.spans || [])[0] || null;
   const { pre, mark } = textWithSpan(span);
   d.evidence.replaceChildren(h("div", {}, h("h2", {}, f.kind), h("p", {}, f.message || ""), h("p", { class: "path" }, f.path || ""), h("h3", {}, "原文"), pre));
-  if (mark) mark.scrollIntoView({ block: "center" });
+  scrollToMark(pre, mark);
 }
 
 async function setStatus(status) {

@@ -1,0 +1,215 @@
+"""The review UI in real headless Chromium against a real server and database (issue 9 journeys).
+
+Chromium is Debian's (`shutil.which("chromium")`); without it these tests skip, except under CI=true
+where they fail. Screenshots at 1280×800 go to tests/screenshots/ (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+
+from tests.conftest import seed_files
+from tests.ui_server import Server, add_user, running_server
+
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+PASSWORD = "correct horse battery"
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("chromium is not installed; CI=true, so the browser tests must run, not skip", pytrace=False)
+        pytest.skip("chromium is not installed")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("ui")
+    database_url = f"sqlite:///{base / 'ui.db'}"
+    add_user(database_url, "alice", PASSWORD)
+    add_user(database_url, "bob", PASSWORD)
+    with running_server(base) as srv:
+        assert srv.database_url == database_url
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = _chromium()
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=executable,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+def damaged_copy(seed: Path, out: Path) -> Path:
+    """The seed with the first `0` cell of two table-3 rows printed as the letter O (a low cell each)."""
+    lines = seed.read_text("utf-8").split("\n")
+    done = 0
+    for i, line in enumerate(lines):
+        if ("予以公开" in line or "属于国家秘密" in line) and "\t0" in line:
+            cells = line.split("\t")
+            j = cells.index("0")
+            cells[j] = "O"
+            lines[i] = "\t".join(cells)
+            done += 1
+    assert done >= 2, "the seed has no tab-separated 予以公开 / 属于国家秘密 rows to damage"
+    out.write_text("\n".join(lines), "utf-8")
+    return out
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)
+
+
+def sign_in(page: Page, server: Server, user: str) -> None:
+    page.goto(f"{server.url}/#/login")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    expect(page.locator("#who")).to_contain_text(user)
+
+
+def open_document(page: Page, server: Server, doc_id: str) -> None:
+    page.goto(f"{server.url}/#/doc/{doc_id}")
+    expect(page.locator("td.cell").first).to_be_visible()
+
+
+def _seed_with_rows() -> Path:
+    for seed in seed_files():
+        try:
+            damaged_copy(seed, Path(os.devnull))
+        except AssertionError:
+            continue
+        return seed
+    raise AssertionError("no seed with tab-separated table-3 rows")
+
+
+def test_static_files_are_served_with_nosniff(server: Server) -> None:
+    for path, kind in [("/", "text/html"), ("/static/app.js", "javascript"), ("/static/app.css", "text/css")]:
+        with urllib.request.urlopen(server.url + path, timeout=10) as r:
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert kind in r.headers["Content-Type"]
+    for bad in ["/static/..%2Fapp.py", "/static/web.py", "/static/.hidden.js"]:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(server.url + bad, timeout=10)
+        assert info.value.code == 404
+
+
+def test_review_journey(server: Server, browser: Browser, tmp_path: Path) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    seed = _seed_with_rows()
+    damaged = damaged_copy(seed, tmp_path / f"damaged_{seed.name}")
+
+    alice = browser.new_context(viewport=VIEWPORT)
+    page = alice.new_page()
+    sign_in(page, server, "alice")
+
+    # Upload two files at once; each gets its own progress row and lands as a document.
+    page.goto(f"{server.url}/#/upload")
+    page.set_input_files("#files", [str(seed), str(damaged)])
+    expect(page.locator(".upload.done")).to_have_count(2, timeout=60_000)
+    link = page.locator(".upload", has_text=damaged.name).locator("a")
+    doc_id = link.get_attribute("href").split("/")[-1]  # type: ignore[union-attr]
+
+    review = get_json(f"{server.url}/documents/{doc_id}/review")
+    lows = [f for f in review["fields"] if f["level"] == "low"]
+    assert len(lows) >= 2, "the damaged copy should read with two low cells"
+    low_paths = {f["path"] for f in lows}
+
+    # The list shows both documents with their low counts.
+    page.goto(f"{server.url}/#/documents")
+    expect(page.locator("tr.doc-row")).to_have_count(2)
+    row = page.locator(f"tr.doc-row[data-id='{doc_id}']")
+    expect(row.locator("td").nth(4)).to_have_text(str(len(lows)))
+    page.screenshot(path=str(SHOTS / "list.png"))
+
+    # Bob opens the same document now, so he holds the version before Alice's correction.
+    bob = browser.new_context(viewport=VIEWPORT)
+    bob_page = bob.new_page()
+    sign_in(bob_page, server, "bob")
+    open_document(bob_page, server, doc_id)
+
+    open_document(page, server, doc_id)
+    selected = page.locator("td.cell.selected")
+    first = selected.get_attribute("data-path")
+    assert first in low_paths
+    page.keyboard.press("j")
+    second = page.locator("td.cell.selected").get_attribute("data-path")
+    assert second in low_paths and second != first
+    page.keyboard.press("k")
+    expect(page.locator("td.cell.selected")).to_have_attribute("data-path", first or "")
+    # The evidence shows the very characters the cell was read from.
+    field = next(f for f in lows if f["path"] == first)
+    text = urllib.request.urlopen(f"{server.url}/documents/{doc_id}/text", timeout=10).read().decode("utf-8")
+    a, b = field["span"]
+    expect(page.locator("#span-mark")).to_have_text(text[a:b])
+
+    # Edit: the live re-check flags a value that breaks the row total, passes the printed one.
+    page.keyboard.press("e")
+    box = page.locator("#edit-input")
+    box.fill("7")
+    expect(page.locator("#live-check .check.fail").first).to_be_visible()
+    box.fill("0")
+    expect(page.locator("#live-check .check.fail")).to_have_count(0)
+    expect(page.locator("#live-check .check.ok").first).to_be_visible()
+    box.press("Enter")
+    cell = page.locator(f"td.cell[data-path='{first}']")
+    expect(cell).to_have_class(re.compile(r"\breviewed\b"))
+    expect(page.locator("#history li.hist").first).to_contain_text("alice")
+    saved = {f["path"]: f for f in get_json(f"{server.url}/documents/{doc_id}/review")["fields"]}[first]
+    assert saved["reviewed"] is True and saved["value"] == 0
+    page.screenshot(path=str(SHOTS / "document.png"))
+
+    # Bob's page is stale: accepting the same cell gets the conflict message, and nothing is lost.
+    bob_page.locator(f"td.cell[data-path='{first}']").click()
+    bob_page.keyboard.press("Enter")
+    expect(bob_page.locator("#conflict")).to_contain_text("冲突")
+    after = {f["path"]: f for f in get_json(f"{server.url}/documents/{doc_id}/review")["fields"]}[first]
+    assert after["version"] == saved["version"]
+
+    # Mark reviewed; the list says so.
+    page.click("#mark-reviewed")
+    expect(page.locator("#doc-status")).to_have_text("已审核")
+    alice.close()
+    bob.close()
+
+
+def test_signed_out_browser_cannot_write(server: Server, browser: Browser, tmp_path: Path) -> None:
+    seed = _seed_with_rows()
+    damaged = damaged_copy(seed, tmp_path / "signed_out.txt")
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{server.url}/extract", data=json.dumps({"text": damaged.read_text("utf-8")}).encode(),
+                               headers={"content-type": "application/json"}),
+        timeout=60,
+    ) as r:
+        doc_id = json.load(r)["document"]["id"]
+    before = {f["path"]: f for f in get_json(f"{server.url}/documents/{doc_id}/review")["fields"]}
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    open_document(page, server, doc_id)
+    expect(page.locator("#who")).to_have_text("未登录")
+    path = page.locator("td.cell.selected").get_attribute("data-path")
+    page.keyboard.press("b")
+    expect(page.locator("#notice")).to_contain_text("登录")
+    after = {f["path"]: f for f in get_json(f"{server.url}/documents/{doc_id}/review")["fields"]}
+    assert after[path or ""] == before[path or ""]
+    context.close()
