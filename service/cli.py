@@ -1,4 +1,4 @@
-"""`nianbao` command line: extract | serve | eval."""
+"""`nianbao` command line: extract | serve | eval | users | export."""
 
 from __future__ import annotations
 
@@ -49,7 +49,33 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     p_eval.add_argument("--replay", metavar="DIR", default=None,
                         help="score offline from model runs recorded in DIR (no endpoint needed)")
 
+    p_users = sub.add_parser("users", help="manage reviewers and admins")
+    users_sub = p_users.add_subparsers(dest="users_command", required=True)
+    p_create = users_sub.add_parser("create", help="create a user (password from a prompt or --password-stdin)")
+    p_create.add_argument("username")
+    p_create.add_argument("--role", choices=("reviewer", "admin"), required=True)
+    p_create.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
+    p_token = users_sub.add_parser("token", help="print a new API token for the user (shown once)")
+    p_token.add_argument("username")
+
+    p_export = sub.add_parser("export", help="write every document's values (reviewed ones where they exist)")
+    p_export.add_argument("--format", dest="fmt", choices=("csv", "xlsx", "parquet"), required=True)
+    p_export.add_argument("--shape", choices=("long", "wide"), default="long")
+    p_export.add_argument("--part", choices=("fields", "findings"), default="fields",
+                          help="csv/parquet: which part to write (xlsx holds both as two sheets)")
+    p_export.add_argument("--out", required=True)
+
     args = parser.parse_args(argv)
+    if args.command == "users":
+        from service.commands import cmd_users_create, cmd_users_token
+
+        if args.users_command == "create":
+            return cmd_users_create(args.username, args.role, password_stdin=args.password_stdin)
+        return cmd_users_token(args.username)
+    if args.command == "export":
+        from service.commands import cmd_export
+
+        return cmd_export(args.fmt, args.shape, args.out, args.part)
     if args.command == "extract":
         from service.commands import cmd_extract
 

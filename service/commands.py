@@ -226,3 +226,75 @@ def _eval_compare(gold: Path, docs: Path, baseline: str, candidate: str, toleran
               file=sys.stderr)
         return 1
     return 0
+
+
+def _store_session() -> Any:
+    """A session on the configured database, migrated to head (as the server does on start)."""
+    from sqlmodel import Session
+
+    from service.config import get_settings
+    from service.store.db import make_engine, migrate
+
+    engine = make_engine(get_settings().database_url)
+    migrate(engine)
+    return Session(engine)
+
+
+def cmd_users_create(username: str, role: str, *, password_stdin: bool = False) -> int:
+    """Create a user; the password comes from stdin (first line) or a prompt asked twice, never argv."""
+    import getpass
+
+    from service.auth import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password / 密码: ")
+        if getpass.getpass("Again / 再次输入: ") != password:
+            print("nianbao users: 两次输入的密码不一致 / the passwords differ", file=sys.stderr)
+            return 2
+    try:
+        with _store_session() as session:
+            user = create_user(session, username, password, role)
+    except NianbaoError as exc:
+        print(f"nianbao users: {exc.reason}", file=sys.stderr)
+        return 2
+    print(f"created {user.role} {user.username}")
+    return 0
+
+
+def cmd_users_token(username: str) -> int:
+    """Print a new API token (only shown now) for `Authorization: Bearer`."""
+    from service.auth import create_token
+
+    try:
+        with _store_session() as session:
+            token = create_token(session, username)
+    except NianbaoError as exc:
+        print(f"nianbao users: {exc.reason}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def cmd_export(fmt: str, shape: str, out: str, part: str = "fields") -> int:
+    """Write an export file; for csv/parquet `part` picks fields or findings (xlsx has both)."""
+    from service.exports import export
+
+    target = Path(out)
+    if not target.parent.is_dir():
+        print(f"nianbao export: 目录不存在 / no such directory: {target.parent}", file=sys.stderr)
+        return 2
+    try:
+        with _store_session() as session:
+            data = export(session, fmt, shape, part)
+    except NianbaoError as exc:
+        print(f"nianbao export: {exc.reason}", file=sys.stderr)
+        return 2
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        print(f"nianbao export: 无法写入 / cannot write {target}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote {target} ({len(data)} bytes)")
+    return 0

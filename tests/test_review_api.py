@@ -1,0 +1,272 @@
+"""The review API end to end on SQLite and PostgreSQL: reviewed values, optimistic locking,
+audit history, status, the queue, the documents list, re-extraction and the template grid."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from service import templates
+from service.api.app import create_app
+from service.auth import create_token, create_user
+from service.config import Settings
+from tests.conftest import seed_files
+
+ClientFactory = Callable[..., TestClient]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_client(database_url: str) -> Iterator[ClientFactory]:
+    clients: list[TestClient] = []
+
+    def make() -> TestClient:
+        client = TestClient(create_app(Settings(DATABASE_URL=database_url, llm_base_url=None)))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: ClientFactory) -> TestClient:
+    return make_client()
+
+
+def add_user(client: TestClient, name: str = "alice", role: str = "reviewer") -> None:
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        create_user(session, name, PASSWORD, role)
+
+
+def token_for(client: TestClient, name: str) -> str:
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        return create_token(session, name)
+
+
+def signed_in(client: TestClient, name: str = "alice", role: str = "reviewer") -> dict[str, str]:
+    """Create the user, sign in (the cookie stays on the client); the CSRF header for writes."""
+    add_user(client, name, role)
+    response = client.post("/auth/login", json={"username": name, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"X-CSRF-Token": response.json()["csrf_token"]}
+
+
+def upload(client: TestClient, path: Path) -> dict[str, Any]:
+    response = client.post("/extract", files={"file": (path.name, path.read_bytes(), "text/plain")})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def review_of(client: TestClient, document_id: str) -> dict[str, Any]:
+    response = client.get(f"/documents/{document_id}/review")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def int_field(review: dict[str, Any]) -> dict[str, Any]:
+    """A numeric table field with a value, so an edit to value+1 surely changes it."""
+    return next(f for f in review["fields"] if f["path"].startswith("applications.")
+                and isinstance(f["value"], int) and not isinstance(f["value"], bool))
+
+
+def patch(client: TestClient, doc: str, path: str, headers: dict[str, str], **body: Any) -> Any:
+    return client.patch(f"/documents/{doc}/fields/{path}", json=body, headers=headers)
+
+
+def test_review_shows_every_field_of_the_extraction_unreviewed(client: TestClient) -> None:
+    extraction = upload(client, seed_files()[0])
+    review = review_of(client, extraction["document"]["id"])
+    assert review["extraction_id"] == extraction["extraction"]["id"]
+    assert [f["path"] for f in review["fields"]] == [f["path"] for f in extraction["fields"]]
+    for shown, read in zip(review["fields"], extraction["fields"], strict=True):
+        assert shown["value"] == read["value"] and shown["level"] == read["level"]
+        assert (shown["reviewed"], shown["version"], shown["disagrees"]) == (False, 0, False)
+    assert len(review["findings"]) == len(extraction["findings"])
+    assert review["status"] == "to_review"
+    assert review["template"] == extraction_value(extraction, "meta.template")
+
+
+def extraction_value(extraction: dict[str, Any], path: str) -> Any:
+    return next(f["value"] for f in extraction["fields"] if f["path"] == path)
+
+
+def test_edit_then_stale_write_is_409_and_loses_nothing(client: TestClient) -> None:
+    headers = signed_in(client)
+    doc = upload(client, seed_files()[1])["document"]["id"]
+    field = int_field(review_of(client, doc))
+    path, read = field["path"], field["value"]
+    first = patch(client, doc, path, headers, action="edit", value=read + 1, version=0)
+    assert first.status_code == 200, first.text
+    saved = first.json()
+    assert (saved["value"], saved["reviewed_value"], saved["version"]) == (read + 1, read + 1, 1)
+    assert saved["reviewed"] and saved["disagrees"]
+    # A second reviewer who loaded version 0 writes: refused, told what is stored now.
+    stale = patch(client, doc, path, headers, action="edit", value=read + 7, version=0)
+    assert stale.status_code == 409
+    assert stale.json()["field"]["value"] == read + 1 and stale.json()["field"]["version"] == 1
+    assert stale.json()["detail"]
+    shown = next(f for f in review_of(client, doc)["fields"] if f["path"] == path)
+    assert (shown["value"], shown["version"]) == (read + 1, 1)
+    # If-Match carries the version as well as the body does.
+    accepted = client.patch(f"/documents/{doc}/fields/{path}", json={"action": "accept"},
+                            headers={**headers, "If-Match": '"1"'})
+    assert accepted.status_code == 200, accepted.text
+    assert (accepted.json()["value"], accepted.json()["version"], accepted.json()["disagrees"]) == (read, 2, False)
+    history = client.get(f"/documents/{doc}/fields/{path}/history").json()
+    assert [(h["action"], h["old"], h["new"], h["version"], h["user"]) for h in history] == [
+        ("edit", read, read + 1, 1, "alice"), ("accept", read + 1, read, 2, "alice")]
+
+
+def test_blank_alternative_and_bad_values(client: TestClient) -> None:
+    headers = signed_in(client)
+    doc = upload(client, seed_files()[2])["document"]["id"]
+    field = int_field(review_of(client, doc))
+    path = field["path"]
+    blank = patch(client, doc, path, headers, action="blank", version=0)
+    assert blank.status_code == 200 and blank.json()["value"] is None and blank.json()["reviewed"]
+    for bad in ({"action": "edit", "value": "abc", "version": 1}, {"action": "edit", "value": -3, "version": 1},
+                {"action": "edit", "value": True, "version": 1}, {"action": "edit", "version": 1},
+                {"action": "alternative", "value": 987654, "version": 1},
+                {"action": "shred", "version": 1}, {"action": "accept"}):
+        response = patch(client, doc, path, headers, **bad)
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["reason_zh"] and response.json()["reason_en"]
+    # Nothing of the refused writes was stored.
+    assert len(client.get(f"/documents/{doc}/fields/{path}/history").json()) == 1
+    date = patch(client, doc, "meta.published_on", headers, action="edit", value="2022-01-15", version=0)
+    assert date.status_code == 200 and date.json()["value"] == "2022-01-15"
+    assert patch(client, doc, "meta.published_on", headers, action="edit", value="2022-13-45",
+                 version=1).status_code == 422
+
+
+def test_alternative_must_be_an_offered_reading(client: TestClient) -> None:
+    headers = signed_in(client)
+    doc = upload(client, seed_files()[0])["document"]["id"]
+    field = int_field(review_of(client, doc))
+    offered = field["sources"].get("parser", field["value"])
+    response = patch(client, doc, field["path"], headers, action="alternative", value=offered, version=0)
+    assert response.status_code == 200, response.text
+    assert response.json()["value"] == offered
+
+
+def test_unknown_document_or_path_is_404(client: TestClient) -> None:
+    headers = signed_in(client)
+    doc = upload(client, seed_files()[0])["document"]["id"]
+    assert client.get("/documents/doc_nope/review").status_code == 404
+    assert patch(client, doc, "applications.no_such.row", headers, action="blank", version=0).status_code == 404
+    assert patch(client, "doc_nope", "meta.issuer", headers, action="blank", version=0).status_code == 404
+    assert client.get(f"/documents/{doc}/fields/nope/history").status_code == 404
+
+
+def test_queue_is_lowest_confidence_first_and_skips_reviewed(client: TestClient) -> None:
+    headers = signed_in(client)
+    docs = [upload(client, p) for p in seed_files()[:3]]
+    everything = [(d["document"]["id"], f) for d in docs for f in d["fields"]]
+    queue = client.get("/review/queue", params={"limit": 40}).json()
+    assert len(queue) == 40
+    confidences = [q["confidence"] for q in queue]
+    assert confidences == sorted(confidences)
+    assert confidences[0] == min(f["confidence"] for _, f in everything)
+    first = queue[0]
+    version = 0
+    assert patch(client, first["document_id"], first["path"], headers, action="accept",
+                 version=version).status_code == 200
+    after = client.get("/review/queue", params={"limit": 1000}).json()
+    assert (first["document_id"], first["path"]) not in {(q["document_id"], q["path"]) for q in after}
+    assert len(after) == min(1000, len(everything) - 1)
+
+
+def test_documents_list_filters_sorts_and_pages(client: TestClient) -> None:
+    headers = signed_in(client)
+    docs = [upload(client, p) for p in seed_files()]
+    listing = client.get("/documents", params={"sort": "low", "order": "desc", "per_page": 2}).json()
+    assert listing["total"] == len(docs) and len(listing["items"]) == 2
+    every = client.get("/documents", params={"sort": "low", "order": "desc"}).json()["items"]
+    lows = {d["document"]["id"]: sum(f["level"] == "low" for f in d["fields"]) for d in docs}
+    assert {i["id"]: i["low_count"] for i in every} == lows
+    assert [i["low_count"] for i in every] == sorted(lows.values(), reverse=True)
+    page2 = client.get("/documents", params={"sort": "low", "order": "desc", "per_page": 2, "page": 2}).json()
+    assert [i["id"] for i in page2["items"]] == [i["id"] for i in every[2:4]]
+    finds = {d["document"]["id"]: len(d["findings"]) for d in docs}
+    assert {i["id"]: i["findings_count"] for i in every} == finds
+    target = docs[0]["document"]["id"]
+    response = client.post(f"/documents/{target}/status", json={"status": "reviewed"}, headers=headers)
+    assert response.status_code == 200, response.text
+    reviewed = client.get("/documents", params={"status": "reviewed"}).json()
+    assert [i["id"] for i in reviewed["items"]] == [target] and reviewed["total"] == 1
+    assert client.get("/documents", params={"status": "to_review"}).json()["total"] == len(docs) - 1
+    year = extraction_value(docs[0], "meta.report_year")
+    by_year = client.get("/documents", params={"year": year}).json()["items"]
+    assert {i["id"] for i in by_year} == {d["document"]["id"] for d in docs
+                                          if extraction_value(d, "meta.report_year") == year}
+    kinds = {f["kind"] for d in docs for f in d["findings"]}
+    for kind in kinds:
+        having = {d["document"]["id"] for d in docs if any(f["kind"] == kind for f in d["findings"])}
+        listed = client.get("/documents", params={"finding_kind": kind}).json()["items"]
+        assert {i["id"] for i in listed} == having
+    issuer = extraction_value(docs[0], "meta.issuer")
+    assert target in {i["id"] for i in client.get("/documents", params={"issuer": issuer}).json()["items"]}
+    assert client.get("/documents", params={"sort": "size"}).status_code == 422
+    assert client.post(f"/documents/{target}/status", json={"status": "done"}, headers=headers).status_code == 422
+
+
+def test_reextract_keeps_reviewed_values(client: TestClient) -> None:
+    headers = signed_in(client)
+    extraction = upload(client, seed_files()[3])
+    doc = extraction["document"]["id"]
+    field = int_field(review_of(client, doc))
+    assert patch(client, doc, field["path"], headers, action="edit", value=field["value"] + 5,
+                 version=0).status_code == 200
+    response = client.post(f"/documents/{doc}/reextract", headers=headers)
+    assert response.status_code == 200, response.text
+    new_id = response.json()["extraction"]["id"]
+    assert new_id != extraction["extraction"]["id"]
+    review = review_of(client, doc)
+    assert review["extraction_id"] == new_id
+    shown = next(f for f in review["fields"] if f["path"] == field["path"])
+    assert (shown["value"], shown["reviewed"], shown["version"], shown["disagrees"]) == (
+        field["value"] + 5, True, 1, True)
+    assert client.get(f"/documents/{doc}").json()["extraction_ids"][-1] == new_id
+    assert client.post(f"/documents/{doc}/reextract").status_code == 403  # session cookie, no CSRF
+
+
+@pytest.mark.parametrize("template", templates.TEMPLATES)
+def test_grid_holds_every_table_path_of_the_template_once(client: TestClient, template: str) -> None:
+    grid = client.get("/schemas/grid", params={"template": template}).json()
+    assert [t["key"] for t in grid["tables"]] == ["active_disclosure", "applications", "reviews_and_litigation"]
+    cells = [p for t in grid["tables"] for row in t["cell_paths"] for p in row if p is not None]
+    for table in grid["tables"]:
+        assert len(table["cell_paths"]) == len(table["rows"])
+        assert all(len(row) == len(table["columns"]) for row in table["cell_paths"])
+    sections = ("active_disclosure.", "applications.", "reviews_and_litigation.")
+    expected = [p for p in templates.paths_for(template) if p.startswith(sections)]
+    assert sorted(cells) == sorted(expected)  # each once, none of the other template's
+    assert client.get("/schemas/grid", params={"template": "2020"}).status_code == 422
+
+
+def test_new_endpoints_are_in_openapi(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/auth/login", "/auth/logout", "/auth/me", "/documents", "/documents/{document_id}/review",
+                 "/documents/{document_id}/fields/{path}", "/documents/{document_id}/fields/{path}/history",
+                 "/documents/{document_id}/status", "/documents/{document_id}/reextract", "/review/queue",
+                 "/schemas/grid", "/exports/{fmt}"):
+        assert path in paths, path
+
+
+def test_bearer_token_writes_without_csrf(client: TestClient) -> None:
+    add_user(client, "bot", "admin")
+    token = token_for(client, "bot")
+    doc = upload(client, seed_files()[0])["document"]["id"]
+    response = patch(client, doc, "meta.issuer", {"Authorization": f"Bearer {token}"}, action="accept", version=0)
+    assert response.status_code == 200, response.text
+    assert client.get(f"/documents/{doc}/fields/meta.issuer/history").json()[0]["user"] == "bot"
