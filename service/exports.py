@@ -101,12 +101,21 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
 
 
+def _csv_cell(value: Any) -> Any:
+    """Blank for null (not 0), true/false for booleans as JSON writes them."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _cell(value)
+
+
 def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(columns)
     for r in rows:
-        writer.writerow(["" if r[c] is None else _cell(r[c]) for c in columns])
+        writer.writerow([_csv_cell(r[c]) for c in columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 CSV as UTF-8
 
 
