@@ -25,6 +25,8 @@ from tests.ui_server import Server, add_user, running_server
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 PASSWORD = "correct horse battery"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+# The machine is shared: give each page step room (a failure still fails, only later).
+expect.set_options(timeout=15_000)
 
 
 def _chromium() -> str:
@@ -193,11 +195,16 @@ def test_review_journey(server: Server, browser: Browser, tmp_path: Path) -> Non
     bob.close()
 
 
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
+
+
 def test_signed_out_browser_cannot_write(server: Server, browser: Browser, tmp_path: Path) -> None:
+    """Also: report text carrying markup is shown as text, never run."""
     seed = _seed_with_rows()
     damaged = damaged_copy(seed, tmp_path / "signed_out.txt")
+    report = damaged.read_text("utf-8") + "\n" + XSS + "\n"
     with urllib.request.urlopen(
-        urllib.request.Request(f"{server.url}/extract", data=json.dumps({"text": damaged.read_text("utf-8")}).encode(),
+        urllib.request.Request(f"{server.url}/extract", data=json.dumps({"text": report}).encode(),
                                headers={"content-type": "application/json"}),
         timeout=60,
     ) as r:
@@ -212,4 +219,7 @@ def test_signed_out_browser_cannot_write(server: Server, browser: Browser, tmp_p
     expect(page.locator("#notice")).to_contain_text("登录")
     after = {f["path"]: f for f in get_json(f"{server.url}/documents/{doc_id}/review")["fields"]}
     assert after[path or ""] == before[path or ""]
+    expect(page.locator("#report-text")).to_contain_text("<script>window.__xss=1</script>")
+    assert page.locator("#report-text img, #report-text script").count() == 0
+    assert page.evaluate("window.__xss") is None
     context.close()
