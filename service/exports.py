@@ -43,7 +43,7 @@ def check_options(fmt: str, shape: str, part: str = "fields") -> None:
 def long_rows(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(field rows, finding rows): reviewed values where a person gave one."""
     latest = latest_extractions(session)
-    by_ext = {row.id: doc_id for doc_id, row in latest.items()}
+    by_ext = {ext_id: doc_id for doc_id, ext_id in latest.items()}
     reviews = {(r.document_id, r.path): r for r in session.exec(select(FieldReviewRow)).all()}
     fields: list[dict[str, Any]] = []
     meta: dict[str, dict[str, Any]] = {}

@@ -64,22 +64,22 @@ def _missing_document(document_id: str) -> NotFoundError:
     return NotFoundError(f"no document with id {document_id!r}", f"没有编号为 {document_id!r} 的文档")
 
 
-def latest_extractions(session: Session, document_id: str | None = None) -> dict[str, ExtractionRow]:
-    """The newest extraction of each document (or of one)."""
-    query = select(ExtractionRow)
+def latest_extractions(session: Session, document_id: str | None = None) -> dict[str, str]:
+    """Document id → id of its newest extraction (ids only: the contract JSON stays unread)."""
+    query = select(ExtractionRow.document_id, ExtractionRow.id)
     if document_id is not None:
         query = query.where(ExtractionRow.document_id == document_id)
-    newest: dict[str, ExtractionRow] = {}
-    for row in session.exec(query.order_by(col(ExtractionRow.created_at), col(ExtractionRow.id))).all():
-        newest[row.document_id] = row  # oldest first: the last one wins
+    newest: dict[str, str] = {}
+    for doc_id, ext_id in session.exec(query.order_by(col(ExtractionRow.created_at), col(ExtractionRow.id))).all():
+        newest[doc_id] = ext_id  # oldest first: the last one wins
     return newest
 
 
-def _latest(session: Session, document_id: str) -> ExtractionRow:
-    row = latest_extractions(session, document_id).get(document_id)
-    if row is None:
+def _latest(session: Session, document_id: str) -> str:
+    ext_id = latest_extractions(session, document_id).get(document_id)
+    if ext_id is None:
         raise _missing_document(document_id)
-    return row
+    return ext_id
 
 
 def reviews_for(session: Session, document_id: str) -> dict[str, FieldReviewRow]:
@@ -132,24 +132,24 @@ def document_review(session: Session, document_id: str) -> dict[str, Any]:
     latest = _latest(session, document_id)
     reviews = reviews_for(session, document_id)
     labels = _labels()
-    fields = crud.get_fields(session, latest.id)
+    fields = crud.get_fields(session, latest)
     by_path = {f.path: f for f in fields}
     template = by_path["meta.template"].value if "meta.template" in by_path else None
     return {
         "document": {"id": document.id, "filename": document.filename, "media_type": document.media_type,
                      "chars": document.chars, "pages": document.pages},
-        "extraction_id": latest.id,
+        "extraction_id": latest,
         "template": template,
         "status": status_of(session, document_id),
         "fields": [field_view(f, reviews.get(f.path), labels) for f in fields],
         "findings": [{"kind": f.kind, "path": f.path, "message": f.message, "spans": f.spans}
-                     for f in crud.get_findings(session, latest.id)],
+                     for f in crud.get_findings(session, latest)],
     }
 
 
 def _field_row(session: Session, document_id: str, path: str) -> FieldRow:
     latest = _latest(session, document_id)
-    query = select(FieldRow).where(FieldRow.extraction_id == latest.id, FieldRow.path == path)
+    query = select(FieldRow).where(FieldRow.extraction_id == latest, FieldRow.path == path)
     field = session.exec(query).first()
     if field is None:
         raise NotFoundError(f"document {document_id!r} has no field {path!r}",
@@ -303,22 +303,19 @@ def record_reextract(session: Session, document_id: str, old_id: str, new_id: st
 
 def queue(session: Session, limit: int) -> list[dict[str, Any]]:
     """Fields no one has reviewed yet, lowest confidence first, across every document's newest extraction."""
-    latest = {row.id: doc_id for doc_id, row in latest_extractions(session).items()}
+    latest = latest_extractions(session)
     if not latest:
         return []
-    reviewed = {(r.document_id, r.path) for r in session.exec(select(FieldReviewRow)).all()}
-    query = (select(FieldRow).where(col(FieldRow.extraction_id).in_(list(latest)))
-             .order_by(col(FieldRow.confidence), col(FieldRow.extraction_id), col(FieldRow.position)))
-    out: list[dict[str, Any]] = []
-    for f in session.exec(query).yield_per(1000):
-        doc_id = latest[f.extraction_id]
-        if (doc_id, f.path) in reviewed:
-            continue
-        out.append({"document_id": doc_id, "path": f.path, "value": f.value, "level": f.level,
-                    "confidence": f.confidence})
-        if len(out) >= limit:
-            break
-    return out
+    reviewed = (select(FieldReviewRow.id)
+                .where(FieldReviewRow.document_id == ExtractionRow.document_id, FieldReviewRow.path == FieldRow.path)
+                .exists())
+    query = (select(FieldRow, ExtractionRow.document_id)
+             .join(ExtractionRow, col(ExtractionRow.id) == col(FieldRow.extraction_id))
+             .where(col(FieldRow.extraction_id).in_(list(latest.values())), ~reviewed)
+             .order_by(col(FieldRow.confidence), col(FieldRow.extraction_id), col(FieldRow.position))
+             .limit(limit))
+    return [{"document_id": doc_id, "path": f.path, "value": f.value, "level": f.level, "confidence": f.confidence}
+            for f, doc_id in session.exec(query).all()]
 
 
 def _meta(session: Session, extraction_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -352,7 +349,7 @@ def list_documents(session: Session, *, issuer: str | None = None, year: int | N
     if order not in ("asc", "desc"):
         raise InvalidReview("order must be asc or desc", "顺序必须是 asc 或 desc")
     latest = latest_extractions(session)
-    ids = [row.id for row in latest.values()]
+    ids = list(latest.values())
     meta = _meta(session, ids)
     low = _counts(session, FieldRow, ids, FieldRow.level == "low")
     findings = _counts(session, FindingRow, ids)
@@ -363,13 +360,13 @@ def list_documents(session: Session, *, issuer: str | None = None, year: int | N
     statuses = {r.document_id: r.status for r in session.exec(select(DocumentStatusRow)).all()}
     items: list[dict[str, Any]] = []
     for document in session.exec(select(DocumentRow).where(col(DocumentRow.id).in_(list(latest)))).all():
-        ext = latest[document.id]
-        m = meta.get(ext.id, {})
+        ext_id = latest[document.id]
+        m = meta.get(ext_id, {})
         item = {
             "id": document.id, "filename": document.filename, "issuer": m.get("meta.issuer"),
             "year": m.get("meta.report_year"), "template": m.get("meta.template"),
-            "status": statuses.get(document.id, "to_review"), "low_count": low.get(ext.id, 0),
-            "findings_count": findings.get(ext.id, 0), "extraction_id": ext.id,
+            "status": statuses.get(document.id, "to_review"), "low_count": low.get(ext_id, 0),
+            "findings_count": findings.get(ext_id, 0), "extraction_id": ext_id,
             "created_at": document.created_at,
         }
         if issuer and issuer not in str(item["issuer"] or ""):
@@ -378,7 +375,7 @@ def list_documents(session: Session, *, issuer: str | None = None, year: int | N
             continue
         if status and item["status"] != status:
             continue
-        if finding_kind and ext.id not in kinds:
+        if finding_kind and ext_id not in kinds:
             continue
         items.append(item)
     key = {"issuer": "issuer", "year": "year", "low": "low_count", "findings": "findings_count",

@@ -174,7 +174,7 @@ def _reextract(document_id: str, session: SessionDep, settings: SettingsDep, use
                                  "pages": document.pages})
     extraction = pipeline.extract_document(doc, mode="deterministic", settings=settings)
     crud.save_extraction(session, doc, extraction)
-    review.record_reextract(session, document_id, old.id if old else "", extraction.extraction.id, user)
+    review.record_reextract(session, document_id, old or "", extraction.extraction.id, user)
     return extraction
 
 
