@@ -212,8 +212,10 @@ async function listPage() {
     ["extra_cell", "多余单元格"], ["text_table_conflict", "正文与表格矛盾"], ["template_mismatch", "模板不符"],
     ["missing_section", "缺少部分"], ["llm_parser_conflict", "模型与解析不一致"], ["damaged_cell", "单元格损坏"], ["missing_row", "缺少行"]]),
   h("button", { type: "submit" }, "筛选"));
+  const gen = routeGen;
   let data;
-  try { data = await api("GET", `/documents?${q}`); } catch (e) { show(h("p", { class: "error" }, e.message)); return; }
+  try { data = await api("GET", `/documents?${q}`); } catch (e) { if (!stale(gen)) show(h("p", { class: "error" }, e.message)); return; }
+  if (stale(gen)) return;
   const head = h("tr", {}, LIST_COLUMNS.map(([, label, sortKey]) => {
     if (!sortKey) return h("th", {}, label);
     const arrow = s.sort === sortKey ? (s.order === "asc" ? " ▲" : " ▼") : "";
@@ -326,6 +328,7 @@ function recheck(path, draft) {
 
 async function docPage(id) {
   show(h("p", {}, "加载中…"));
+  const gen = routeGen;
   let review;
   try {
     review = await api("GET", `/documents/${encodeURIComponent(id)}/review`);
@@ -337,7 +340,8 @@ async function docPage(id) {
       api("GET", `/schemas/grid?template=${encodeURIComponent(template)}`),
       api("GET", `/documents/${encodeURIComponent(id)}/text`),
     ]);
-  } catch (e) { show(h("p", { class: "error" }, e.message)); return; }
+  } catch (e) { if (!stale(gen)) show(h("p", { class: "error" }, e.message)); return; }
+  if (stale(gen)) return;
   const fields = new Map(review.fields.map((f) => [f.path, f]));
   const gridPaths = (grid.tables || []).flatMap((t) => (t.cell_paths || []).flat().filter(Boolean));
   const inGrid = new Set(gridPaths);
@@ -677,7 +681,13 @@ document.addEventListener("keydown", (ev) => {
 
 // ---------- routing ----------
 
+// Each navigation gets a number; a page whose data arrives after the reader moved on is dropped
+// (else a slow list could paint over the upload page opened meanwhile).
+let routeGen = 0;
+const stale = (gen) => gen !== routeGen;
+
 async function route() {
+  routeGen += 1;
   const hash = location.hash || "#/documents";
   document.getElementById("notice").hidden = true;
   if (!hash.startsWith("#/doc/")) state.doc = null;
