@@ -38,6 +38,8 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     p_eval.add_argument("gold_dir", nargs="?")
     p_eval.add_argument("docs_dir", nargs="?")
     p_eval.add_argument("--json", action="store_true")
+    p_eval.add_argument("--gold", choices=("reviewed",), default=None,
+                        help="reviewed: score against the values people reviewed in the database")
     p_eval.add_argument("--min-accuracy", type=float, default=None)
     _model_options(p_eval)
     p_eval.add_argument("--prompt", default=None, help="prompt version to run (the candidate with --baseline)")
@@ -85,6 +87,15 @@ def _dispatch(argv: Sequence[str] | None) -> int:
 
         serve(host=args.host, port=args.port)
         return 0
+    if args.command == "eval" and args.gold == "reviewed":
+        from service.commands import cmd_eval_reviewed
+
+        if args.gold_dir or args.baseline or args.record or args.replay or args.prompt:
+            print("nianbao eval: --gold reviewed takes no GOLD_DIR/DOCS_DIR, --prompt, --baseline, --record "
+                  "or --replay / --gold reviewed 不能与这些参数同用", file=sys.stderr)
+            return 2
+        return cmd_eval_reviewed(as_json=args.json, min_accuracy=args.min_accuracy, mode=args.mode,
+                                 llm_scope=args.llm_scope)
     if args.command == "eval":
         from service.commands import cmd_eval
 

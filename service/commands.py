@@ -298,3 +298,56 @@ def cmd_export(fmt: str, shape: str, out: str, part: str = "fields") -> int:
         return 2
     print(f"wrote {target} ({len(data)} bytes)")
     return 0
+
+
+def cmd_eval_reviewed(*, as_json: bool = False, min_accuracy: float | None = None,
+                      mode: str | None = None, llm_scope: str | None = None) -> int:
+    """Score the current reader against what people reviewed in the database (`--gold reviewed`):
+    each stored document is read again and compared with its reviewed values."""
+    from service.config import get_settings
+    from service.evaluate import DocScore, score
+    from service.pipeline import extract_document, resolve_mode
+    from service.review import reviewed_gold, stored_document
+
+    try:
+        resolve_mode(mode, get_settings())
+        with _store_session() as session:
+            golds = reviewed_gold(session)
+    except NianbaoError as exc:
+        print(f"nianbao eval: {exc.reason}", file=sys.stderr)
+        return 2
+    if not golds:
+        print("nianbao eval: 还没有复核过的字段 / no reviewed fields in the database yet", file=sys.stderr)
+        return 2
+    results: list[DocScore] = []
+    overall = DocScore(document="overall")
+    for document, gold in golds:
+        name = f"{document.id} {gold['document']}"
+        try:
+            extraction = extract_document(stored_document(document), mode=mode, llm_scope=llm_scope)
+            result = score(extraction, gold, name)
+        except Exception as exc:  # one unreadable document is a failed score, not a crash
+            result = DocScore(document=name, error=f"{type(exc).__name__}: {exc}")
+            result.fields.total = len(gold["fields"])
+        results.append(result)
+        overall.merge(result)
+    return _print_scores(results, overall, as_json=as_json, min_accuracy=min_accuracy)
+
+
+def _print_scores(results: list[Any], overall: Any, *, as_json: bool, min_accuracy: float | None) -> int:
+    if as_json:
+        print(json.dumps(scores_json(results, overall), ensure_ascii=False, indent=1))
+    else:
+        for r in results:
+            print(f"{r.document}: ERROR {r.error}" if r.error else f"{r.document}: {summary_line(r)}")
+        for line in calibration_lines(overall):
+            print(line)
+        print(f"overall ({len(results)} documents): {summary_line(overall)}")
+    if min_accuracy is not None:
+        threshold = min_accuracy / 100 if min_accuracy > 1 else min_accuracy
+        acc = overall.fields.rate or 0.0
+        if acc < threshold or any(r.error for r in results):
+            print(f"nianbao eval: accuracy {100 * acc:.2f}% below threshold {100 * threshold:.2f}%",
+                  file=sys.stderr)
+            return 1
+    return 0

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from service import templates
 from service.auth import Principal
+from service.document import Document
 from service.errors import NianbaoError
 from service.store import crud
 from service.store.models import (
@@ -430,3 +431,37 @@ def grid(template: str) -> dict[str, Any]:
               "rows": [{"key": "counts", "label": raw["reviews_and_litigation"]["section_zh"]}],
               "cell_paths": [[cell(f"reviews_and_litigation.{c['key']}") for c in flat]]}
     return {"template": template, "tables": [table2, table3, table4]}
+
+
+def stored_document(document: DocumentRow) -> Document:
+    """The stored document as the readers take it. Only the normalized text is kept, so it is read
+    again as text under the stored identity; refused when it does not read back identically
+    (spans of the new extraction must point into the text we serve)."""
+    from service.ingest import ingest
+
+    doc = ingest(document.text.encode("utf-8"), "stored.txt")
+    if doc.text != document.text:
+        raise InvalidReview("the stored text does not read back identically; upload the original file again",
+                            "存储的文本无法原样重新读取，请重新上传原文件")
+    return doc.model_copy(update={"filename": document.filename, "sha256": document.sha256,
+                                  "media_type": document.media_type, "encoding": document.encoding,
+                                  "pages": document.pages})
+
+
+def reviewed_gold(session: Session) -> list[tuple[DocumentRow, dict[str, Any]]]:
+    """People's reviews as gold files: a document marked `reviewed` vouches for every field (its
+    reviewed value, else the value it was shown); elsewhere only the fields someone reviewed."""
+    latest = latest_extractions(session)
+    statuses = {r.document_id: r.status for r in session.exec(select(DocumentStatusRow)).all()}
+    out: list[tuple[DocumentRow, dict[str, Any]]] = []
+    for document in session.exec(select(DocumentRow).order_by(col(DocumentRow.id))).all():
+        reviews = reviews_for(session, document.id)
+        if document.id not in latest or (not reviews and statuses.get(document.id) != "reviewed"):
+            continue
+        fields: dict[str, Any] = {}
+        if statuses.get(document.id) == "reviewed":
+            fields = {f.path: f.value for f in crud.get_fields(session, latest[document.id])}
+        fields.update({path: r.value for path, r in reviews.items()})
+        out.append((document, {"document": document.filename or document.id, "fields": fields,
+                               "expected_findings": []}))
+    return out

@@ -3,6 +3,7 @@ audit history, status, the queue, the documents list, re-extraction and the temp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlmodel import Session
 from service import templates
 from service.api.app import create_app
 from service.auth import create_token, create_user
+from service.cli import main
 from service.config import Settings
 from tests.conftest import seed_files
 
@@ -270,3 +272,29 @@ def test_bearer_token_writes_without_csrf(client: TestClient) -> None:
     response = patch(client, doc, "meta.issuer", {"Authorization": f"Bearer {token}"}, action="accept", version=0)
     assert response.status_code == 200, response.text
     assert client.get(f"/documents/{doc}/fields/meta.issuer/history").json()[0]["user"] == "bot"
+
+
+def test_eval_against_reviewed_values(client: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["eval", "--gold", "reviewed", "--mode", "deterministic"]) == 2  # nothing reviewed yet
+    headers = signed_in(client)
+    docs = [upload(client, p) for p in seed_files()[:2]]
+    first, second = docs[0]["document"]["id"], docs[1]["document"]["id"]
+    field = int_field(review_of(client, first))
+    # The reviewer says the reader was wrong on one field and right on another.
+    assert patch(client, first, field["path"], headers, action="edit", value=field["value"] + 1,
+                 version=0).status_code == 200
+    assert patch(client, first, "meta.issuer", headers, action="accept", version=0).status_code == 200
+    assert client.post(f"/documents/{second}/status", json={"status": "reviewed"}, headers=headers).status_code == 200
+    capsys.readouterr()
+    assert main(["eval", "--gold", "reviewed", "--mode", "deterministic", "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    by_doc = {d["document"].split()[0]: d for d in scores["documents"]}
+    assert (by_doc[first]["fields_total"], by_doc[first]["fields_right"]) == (2, 1)
+    assert [w["path"] for w in by_doc[first]["wrong_fields"]] == [field["path"]]
+    assert by_doc[first]["wrong_fields"][0]["gold"] == field["value"] + 1
+    # A document marked reviewed vouches for every field it showed.
+    assert by_doc[second]["fields_total"] == len(docs[1]["fields"]) == by_doc[second]["fields_right"]
+    assert main(["eval", "--gold", "reviewed", "--mode", "deterministic", "--min-accuracy", "100"]) == 1
+    assert main(["eval", "evals/gold", "--gold", "reviewed"]) == 2

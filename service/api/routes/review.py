@@ -16,7 +16,6 @@ from service.api.deps import SessionDep, SettingsDep, WriterDep
 from service.api.errors import error_body
 from service.api.public import ErrorPublic
 from service.contract import Extraction
-from service.ingest import ingest
 
 router = APIRouter(tags=["review"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -163,15 +162,7 @@ def _reextract(document_id: str, session: SessionDep, settings: SettingsDep, use
     if document is None:
         raise review.NotFoundError(f"no document with id {document_id!r}", f"没有编号为 {document_id!r} 的文档")
     old = review.latest_extractions(session, document_id).get(document_id)
-    # Only the normalized text is stored: it is read again as text, under the stored identity.
-    doc = ingest(document.text.encode("utf-8"), "reextract.txt")
-    if doc.text != document.text:
-        raise review.InvalidReview(
-            "the stored text does not read back identically; upload the original file again",
-            "存储的文本无法原样重新读取，请重新上传原文件")
-    doc = doc.model_copy(update={"filename": document.filename, "sha256": document.sha256,
-                                 "media_type": document.media_type, "encoding": document.encoding,
-                                 "pages": document.pages})
+    doc = review.stored_document(document)
     extraction = pipeline.extract_document(doc, mode="deterministic", settings=settings)
     crud.save_extraction(session, doc, extraction)
     review.record_reextract(session, document_id, old or "", extraction.extraction.id, user)
