@@ -360,15 +360,18 @@ def list_documents(session: Session, *, issuer: str | None = None, year: int | N
             col(FindingRow.extraction_id).in_(ids), FindingRow.kind == finding_kind)).all())
     statuses = {r.document_id: r.status for r in session.exec(select(DocumentStatusRow)).all()}
     items: list[dict[str, Any]] = []
-    for document in session.exec(select(DocumentRow).where(col(DocumentRow.id).in_(list(latest)))).all():
-        ext_id = latest[document.id]
+    # Columns, not rows: a document row carries its whole text.
+    listed = select(DocumentRow.id, DocumentRow.filename, DocumentRow.created_at).where(
+        col(DocumentRow.id).in_(list(latest)))
+    for doc_id, filename, created_at in session.exec(listed).all():
+        ext_id = latest[doc_id]
         m = meta.get(ext_id, {})
         item = {
-            "id": document.id, "filename": document.filename, "issuer": m.get("meta.issuer"),
+            "id": doc_id, "filename": filename, "issuer": m.get("meta.issuer"),
             "year": m.get("meta.report_year"), "template": m.get("meta.template"),
-            "status": statuses.get(document.id, "to_review"), "low_count": low.get(ext_id, 0),
+            "status": statuses.get(doc_id, "to_review"), "low_count": low.get(ext_id, 0),
             "findings_count": findings.get(ext_id, 0), "extraction_id": ext_id,
-            "created_at": document.created_at,
+            "created_at": created_at,
         }
         if issuer and issuer not in str(item["issuer"] or ""):
             continue

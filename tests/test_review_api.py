@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from service import templates
@@ -298,3 +300,14 @@ def test_eval_against_reviewed_values(client: TestClient, database_url: str, mon
     assert by_doc[second]["fields_total"] == len(docs[1]["fields"]) == by_doc[second]["fields_right"]
     assert main(["eval", "--gold", "reviewed", "--mode", "deterministic", "--min-accuracy", "100"]) == 1
     assert main(["eval", "evals/gold", "--gold", "reviewed"]) == 2
+
+
+def test_the_database_keeps_the_audit_append_only(client: TestClient) -> None:
+    headers = signed_in(client)
+    doc = upload(client, seed_files()[0])["document"]["id"]
+    assert patch(client, doc, "meta.issuer", headers, action="blank", version=0).status_code == 200
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    for statement in ("UPDATE audit SET new = NULL", "DELETE FROM audit"):
+        with pytest.raises(DBAPIError), engine.begin() as connection:
+            connection.execute(text(statement))
+    assert [h["action"] for h in client.get(f"/documents/{doc}/fields/meta.issuer/history").json()] == ["blank"]

@@ -93,6 +93,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_session_user_id'), ['user_id'], unique=False)
 
     # ### end Alembic commands ###
+    _make_audit_append_only()
+
+
+def _make_audit_append_only() -> None:
+    """The database itself refuses to change or delete audit rows, whatever code runs against it."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+            "FOR EACH ROW EXECUTE FUNCTION audit_append_only()"
+        )
+    else:
+        for event in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_no_{event.lower()} BEFORE {event} ON audit "
+                "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END"
+            )
 
 
 def downgrade() -> None:
@@ -114,5 +134,7 @@ def downgrade() -> None:
     with op.batch_alter_table('audit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_document_id'))
 
-    op.drop_table('audit')
+    op.drop_table('audit')  # its triggers go with it
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_append_only()")
     # ### end Alembic commands ###
