@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from openpyxl import Workbook
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from service import templates
@@ -48,17 +49,19 @@ def long_rows(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, An
     fields: list[dict[str, Any]] = []
     meta: dict[str, dict[str, Any]] = {}
     if by_ext:
-        query = select(FieldRow).where(col(FieldRow.extraction_id).in_(list(by_ext))).order_by(
+        # Columns, not ORM objects: an export reads every field of every document.
+        query = sa_select(col(FieldRow.extraction_id), col(FieldRow.path), col(FieldRow.value),
+                          col(FieldRow.level), col(FieldRow.confidence)).where(col(FieldRow.extraction_id).in_(list(by_ext))).order_by(
             col(FieldRow.extraction_id), col(FieldRow.position))
-        for f in session.exec(query).all():
-            doc_id = by_ext[f.extraction_id]
-            review = reviews.get((doc_id, f.path))
-            value = review.value if review else f.value
-            fields.append({"document_id": doc_id, "path": f.path, "value": value, "level": f.level,
-                           "confidence": f.confidence, "reviewed": review is not None,
+        for ext_id, path, read, level, confidence in session.execute(query).all():
+            doc_id = by_ext[ext_id]
+            review = reviews.get((doc_id, path))
+            value = review.value if review else read
+            fields.append({"document_id": doc_id, "path": path, "value": value, "level": level,
+                           "confidence": confidence, "reviewed": review is not None,
                            "reviewed_by": review.reviewed_by if review else None})
             key = {"meta.issuer": "issuer", "meta.division_code": "division_code",
-                   "meta.report_year": "year"}.get(f.path)
+                   "meta.report_year": "year"}.get(path)
             if key:
                 meta.setdefault(doc_id, {})[key] = value
     for row in fields:
