@@ -19,7 +19,7 @@ from service.api.app import create_app
 from service.auth import create_token, create_user
 from service.cli import main
 from service.config import Settings
-from tests.conftest import seed_files
+from tests.conftest import REPO, seed_files
 
 ClientFactory = Callable[..., TestClient]
 PASSWORD = "correct horse battery"
@@ -161,6 +161,14 @@ def test_alternative_must_be_an_offered_reading(client: TestClient) -> None:
     response = patch(client, doc, field["path"], headers, action="alternative", value=offered, version=0)
     assert response.status_code == 200, response.text
     assert response.json()["value"] == offered
+    # A glued layout leaves cells with several readings: each one listed may be picked.
+    glued = upload(client, REPO / "evals" / "docs" / "dev" / "pingtan_2021_glued.txt")["document"]["id"]
+    doubtful = [f for f in review_of(client, glued)["fields"] if f["sources"].get("alternatives")]
+    assert doubtful
+    for f in doubtful:
+        pick = f["sources"]["alternatives"][-1]
+        picked = patch(client, glued, f["path"], headers, action="alternative", value=pick, version=0)
+        assert picked.status_code == 200 and picked.json()["value"] == pick and picked.json()["disagrees"]
 
 
 def test_unknown_document_or_path_is_404(client: TestClient) -> None:
