@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,8 +25,13 @@ SESSION_COOKIE = "nianbao_session"
 SESSION_TTL = timedelta(hours=12)
 TOKEN_PREFIX = "nbt_"
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so a wrong name costs as long as a wrong
+    password (made on first use: an argon2 hash costs tens of milliseconds and 64 MiB)."""
+    return _hasher.hash("not a password")
 
 
 class Unauthorized(NianbaoError):
@@ -92,7 +98,7 @@ def authenticate(session: Session, username: str, password: str) -> UserRow:
     """The user when the password is right; one message for a wrong name and a wrong password."""
     user = get_user(session, username)
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         user = None
     if user is None:
