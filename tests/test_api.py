@@ -267,3 +267,13 @@ def test_unknown_route_uses_the_error_shape(client: TestClient) -> None:
     assert_refusal(client.get("/nowhere"), 404)
     assert_refusal(client.get("/extract"), 405)
 
+
+
+def test_served_report_text_is_never_sniffed(client: TestClient) -> None:
+    seed = next((Path(__file__).resolve().parent.parent / "evals" / "docs" / "seeds").glob("000_*.txt"))
+    text = seed.read_text("utf-8") + "\n<script>alert(1)</script>"
+    doc = client.post("/extract", json={"text": text, "filename": "x.txt"}).json()["document"]["id"]
+    served = client.get(f"/documents/{doc}/text")
+    assert served.status_code == 200 and "<script>" in served.text
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-type"].startswith("text/plain")

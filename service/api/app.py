@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -43,6 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def nosniff(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Served report text is data: no browser may sniff it into HTML or script."""
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
     app.include_router(extract.router)
     app.include_router(documents.router)
     app.include_router(health.router)
