@@ -13,9 +13,10 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -23,6 +24,9 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from service.store.db import make_engine, migrate, normalize_database_url
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS_DIR = REPO / "evals" / "docs" / "seeds"
@@ -186,3 +190,35 @@ def engine(database_url: str) -> Iterator[Engine]:
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine) as session:
         yield session
+
+
+ClientFactory = Callable[..., "TestClient"]
+
+
+@pytest.fixture
+def make_client(database_url: str) -> Iterator[ClientFactory]:
+    """API clients on the test's database (SQLite and PostgreSQL); keyword arguments override
+    settings. No model is configured unless a test says so."""
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from service.config import Settings
+
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        settings = Settings(**{"DATABASE_URL": database_url, "llm_base_url": None, "llm_model": None,
+                               **overrides})
+        client = TestClient(create_app(settings))
+        client.__enter__()  # runs the lifespan: migrations
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: ClientFactory) -> TestClient:
+    return make_client()

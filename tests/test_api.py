@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,7 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from service import __version__
-from service.api.app import create_app
 from service.api.upload import read_upload
-from service.config import Settings
 from service.contract import Extraction
 from service.errors import TooLarge
 from service.store import crud
@@ -29,28 +27,6 @@ SEED = seed_files()[0]
 SMALL_LIMIT = 4096  # bytes; every seed report is larger
 
 ClientFactory = Callable[..., TestClient]
-
-
-@pytest.fixture
-def make_client(database_url: str) -> Iterator[ClientFactory]:
-    """Clients on the test's database; keyword arguments override settings."""
-    clients: list[TestClient] = []
-
-    def make(**overrides: Any) -> TestClient:
-        settings = Settings(**{"DATABASE_URL": database_url, "llm_base_url": None, **overrides})
-        client = TestClient(create_app(settings))
-        client.__enter__()  # runs the lifespan: migrations
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture
-def client(make_client: ClientFactory) -> TestClient:
-    return make_client()
 
 
 def row_counts(client: TestClient) -> dict[str, int]:

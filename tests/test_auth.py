@@ -13,7 +13,6 @@ from service.auth import SESSION_COOKIE, authenticate, create_user
 from service.cli import main
 from service.errors import NianbaoError
 from service.store.models import ApiTokenRow, SessionRow, UserRow
-from tests import test_review_api as shared
 from tests.conftest import seed_files
 from tests.test_review_api import (
     PASSWORD,
@@ -26,8 +25,7 @@ from tests.test_review_api import (
 )
 
 # The review API tests' fixtures: a client (factory) on each backend's fresh database.
-make_client = shared.make_client
-client = shared.client
+
 
 
 def test_login_me_logout(client: TestClient) -> None:

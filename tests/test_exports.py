@@ -15,12 +15,8 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from service.cli import main
-from tests import test_review_api as shared
 from tests.conftest import seed_files
 from tests.test_review_api import int_field, patch, review_of, signed_in, upload
-
-make_client = shared.make_client
-client = shared.client
 
 
 def reviewed_corpus(client: TestClient) -> dict[str, dict[str, Any]]:

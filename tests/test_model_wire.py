@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api.app import create_app
 from service.cli import main
 from service.config import Settings
 from service.contract import Extraction, Usage
@@ -355,23 +354,6 @@ def test_cli_modes(no_model: None, fake_endpoint: list[tuple[str, str]],
 
 
 # --- API -------------------------------------------------------------------------------------
-
-@pytest.fixture
-def make_client(database_url: str) -> Iterator[Callable[..., TestClient]]:
-    clients: list[TestClient] = []
-
-    def make(**overrides: Any) -> TestClient:
-        settings = Settings(**{"DATABASE_URL": database_url, "llm_base_url": None, "llm_model": None,
-                               **overrides})
-        client = TestClient(create_app(settings))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
 
 def test_api_mode_llm_without_an_endpoint_is_a_422(make_client: Callable[..., TestClient]) -> None:
     client = make_client()

@@ -4,7 +4,7 @@ audit history, status, the queue, the documents list, re-extraction and the temp
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,34 +15,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from service import templates
-from service.api.app import create_app
 from service.auth import create_token, create_user
 from service.cli import main
-from service.config import Settings
 from tests.conftest import REPO, seed_files
 
 ClientFactory = Callable[..., TestClient]
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def make_client(database_url: str) -> Iterator[ClientFactory]:
-    clients: list[TestClient] = []
-
-    def make() -> TestClient:
-        client = TestClient(create_app(Settings(DATABASE_URL=database_url, llm_base_url=None)))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture
-def client(make_client: ClientFactory) -> TestClient:
-    return make_client()
 
 
 def add_user(client: TestClient, name: str = "alice", role: str = "reviewer") -> None:
