@@ -177,14 +177,19 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
         if overall.calls or overall.cached or overall.model_failures or overall.prompt_tokens:
             print(cost_line(overall))
         print(f"overall ({len(results)} documents): {summary_line(overall)}")  # last: scripts read it
-    threshold = min_accuracy
-    if threshold is not None:
-        threshold = threshold / 100 if threshold > 1 else threshold
-        acc = overall.fields.rate or 0.0
-        if acc < threshold or any(r.error for r in results):
-            print(f"nianbao eval: accuracy {100 * acc:.2f}% below threshold {100 * threshold:.2f}%",
-                  file=sys.stderr)
-            return 1
+    return _threshold_exit(overall, results, min_accuracy)
+
+
+def _threshold_exit(overall: Any, results: list[Any], min_accuracy: float | None) -> int:
+    """1 when the accuracy is below `--min-accuracy` (a percentage or a fraction) or a document
+    failed to read, else 0."""
+    if min_accuracy is None:
+        return 0
+    threshold = min_accuracy / 100 if min_accuracy > 1 else min_accuracy
+    acc = overall.fields.rate or 0.0
+    if acc < threshold or any(r.error for r in results):
+        print(f"nianbao eval: accuracy {100 * acc:.2f}% below threshold {100 * threshold:.2f}%", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -343,11 +348,4 @@ def _print_scores(results: list[Any], overall: Any, *, as_json: bool, min_accura
         for line in calibration_lines(overall):
             print(line)
         print(f"overall ({len(results)} documents): {summary_line(overall)}")
-    if min_accuracy is not None:
-        threshold = min_accuracy / 100 if min_accuracy > 1 else min_accuracy
-        acc = overall.fields.rate or 0.0
-        if acc < threshold or any(r.error for r in results):
-            print(f"nianbao eval: accuracy {100 * acc:.2f}% below threshold {100 * threshold:.2f}%",
-                  file=sys.stderr)
-            return 1
-    return 0
+    return _threshold_exit(overall, results, min_accuracy)
