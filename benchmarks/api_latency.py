@@ -1,0 +1,225 @@
+"""Latency and throughput of `POST /extract` on the real server, SQLite and PostgreSQL, 1 and 8 clients.
+
+Run: .venv/bin/python benchmarks/api_latency.py [--requests N] [--concurrency 1 8] [--stores sqlite postgresql]
+
+The app runs as it does in production: uvicorn in a subprocess on 127.0.0.1 (an ephemeral port),
+one process, on a fresh SQLite file or a throwaway PostgreSQL cluster (tests/conftest.py's helper,
+or `NIANBAO_TEST_POSTGRES_URL`; without binaries PostgreSQL is skipped with the reason printed).
+Clients are threads with one httpx client each, uploading the seed reports in turn; every upload
+gets a unique last line so that each request is a new document (the store keeps one per sha256),
+i.e. the full pipeline and a fresh insert every time. Prints p50/p95/p99 latency and requests/s
+per store × concurrency. The machine is shared: the load average is printed beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from tests.conftest import seed_files  # noqa: E402
+from tests.ui_server import _free_port  # noqa: E402
+
+
+@contextmanager
+def serve(database_url: str, log_path: Path) -> Iterator[str]:
+    """`uvicorn service.api.app:create_app` on DATABASE_URL; yields its base URL, stops it on exit.
+
+    tests/ui_server.running_server does the same but always on its own SQLite file."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_LLM_")}
+    env["DATABASE_URL"] = database_url
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')[-2000:]}")
+                try:
+                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not answer /health within 60 s")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new empty database on the server (never the admin one), dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = "nianbao_bench_" + uuid.uuid4().hex[:12]
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def postgres_url() -> Iterator[str | None]:
+    """An admin URL of a PostgreSQL server, or None (the reason printed) when there is none."""
+    external = os.environ.get("NIANBAO_TEST_POSTGRES_URL")
+    if external:
+        from service.store.db import normalize_database_url
+
+        yield normalize_database_url(external)
+        return
+    import pytest
+
+    from tests import conftest
+
+    bin_dir = conftest._find_postgres_bin()
+    if bin_dir is None:
+        print(f"postgresql: skipped, no initdb/pg_ctl found under {conftest.PG_ROOT} or on PATH")
+        yield None
+        return
+    try:
+        cluster = conftest._start_cluster(bin_dir)
+    except (Exception, pytest.skip.Exception, pytest.fail.Exception) as exc:
+        print(f"postgresql: skipped, the throwaway server did not start: {str(exc).splitlines()[0]}")
+        yield None
+        return
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+class Uploads:
+    """Seed reports in turn, each with a unique last line (a new sha256, so a new document)."""
+
+    def __init__(self) -> None:
+        self.seeds = [(p.name, p.read_bytes()) for p in seed_files()]
+        self.counter = itertools.count()
+        self.lock = threading.Lock()
+
+    def next(self) -> tuple[str, bytes]:
+        with self.lock:
+            n = next(self.counter)
+        name, data = self.seeds[n % len(self.seeds)]
+        return f"bench{n}_{name}", data + f"\n基准测试请求 {n} {uuid.uuid4().hex}\n".encode()
+
+
+def _one(client: httpx.Client, url: str, uploads: Uploads) -> float:
+    name, data = uploads.next()
+    start = time.perf_counter()
+    response = client.post(f"{url}/extract", files={"file": (name, data, "text/plain")},
+                           data={"mode": "deterministic"})
+    elapsed = time.perf_counter() - start
+    if response.status_code != 200:
+        raise RuntimeError(f"POST /extract {name}: {response.status_code} {response.text[:300]}")
+    return elapsed
+
+
+def run_setting(url: str, uploads: Uploads, concurrency: int, requests: int) -> tuple[list[float], float]:
+    """`requests` uploads spread over `concurrency` threads; per-request seconds and the wall time."""
+    local = threading.local()
+    clients: list[httpx.Client] = []
+    clients_lock = threading.Lock()
+
+    def task(_: int) -> float:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(timeout=300)
+            with clients_lock:
+                clients.append(client)
+        return _one(client, url, uploads)
+
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            start = time.perf_counter()
+            latencies = list(pool.map(task, range(requests)))
+            wall = time.perf_counter() - start
+    finally:
+        for client in clients:
+            client.close()
+    return latencies, wall
+
+
+def percentile(values: list[float], q: int) -> float:
+    """Inclusive-method percentile (q in 1..99) of a small sample."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def bench_store(store: str, database_url: str, tmp: Path, args: argparse.Namespace) -> None:
+    uploads = Uploads()
+    with serve(database_url, tmp / f"server_{store}.log") as url:
+        with httpx.Client(timeout=300) as warm:  # migrations done; first imports and caches warmed
+            for _ in range(args.warmup):
+                _one(warm, url, uploads)
+        for concurrency in args.concurrency:
+            latencies, wall = run_setting(url, uploads, concurrency, args.requests)
+            ms = [s * 1000 for s in latencies]
+            print(f"{store:10} {concurrency:>3} clients  n={len(ms):<4} "
+                  f"p50 {percentile(ms, 50):7.1f} ms  p95 {percentile(ms, 95):7.1f} ms  "
+                  f"p99 {percentile(ms, 99):7.1f} ms  {len(ms) / wall:6.2f} req/s  "
+                  f"(load avg {os.getloadavg()[0]:.2f})", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=40, help="requests per store × concurrency (default 40)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--stores", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args()
+    if args.requests < 1 or args.requests > 2000 or any(c < 1 or c > 64 for c in args.concurrency):
+        parser.error("--requests must be 1..2000 and --concurrency 1..64")
+    print(f"POST /extract, seed reports ({len(seed_files())}) in turn, each upload a new document; "
+          f"{os.cpu_count()} CPUs, one uvicorn process")
+    with tempfile.TemporaryDirectory(prefix="nianbao-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        if "sqlite" in args.stores:
+            bench_store("sqlite", f"sqlite:///{tmp / 'bench.db'}", tmp, args)
+        if "postgresql" in args.stores:
+            with postgres_url() as admin:
+                if admin is not None:
+                    with fresh_database(admin) as pg:
+                        bench_store("postgresql", pg, tmp, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
