@@ -1,11 +1,15 @@
 """The review UI in real headless Chromium against a real server and database (issue 9 journeys).
 
 Chromium is Debian's (`shutil.which("chromium")`); without it these tests skip, except under CI=true
-where they fail. Screenshots at 1280×800 go to tests/screenshots/ (git-ignored) for a person to look at.
+where they fail. Each test runs against a server on SQLite and one on the throwaway PostgreSQL of
+tests/conftest.py (which fails rather than skips under CI=true). Screenshots at 1280×800 (from the
+SQLite run) go to tests/screenshots/ (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -13,14 +17,16 @@ import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from tests.conftest import seed_files
-from tests.ui_server import Server, add_user, running_server
+from tests.ui_server import Server, add_user, running_server, scratch_postgres_database
 
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 PASSWORD = "correct horse battery"
@@ -38,15 +44,25 @@ def _chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("ui")
-    database_url = f"sqlite:///{base / 'ui.db'}"
-    add_user(database_url, "alice", PASSWORD)
-    add_user(database_url, "bob", PASSWORD)
-    with running_server(base) as srv:
-        assert srv.database_url == database_url
-        yield srv
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One live server per backend; `postgres_url` (conftest) skips or, under CI=true, fails without PostgreSQL."""
+    base = tmp_path_factory.mktemp(f"ui-{request.param}")
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            database_url = f"sqlite:///{base / 'ui.db'}"
+        else:
+            database_url = stack.enter_context(scratch_postgres_database(request.getfixturevalue("postgres_url")))
+        add_user(database_url, "alice", PASSWORD)
+        add_user(database_url, "bob", PASSWORD)
+        yield stack.enter_context(running_server(base, database_url))
+
+
+def shoot(page: Page, server: Server, name: str) -> None:
+    """Screenshots from the SQLite run only (the pages look the same on both backends)."""
+    if server.database_url.startswith("sqlite"):
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / name))
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +133,6 @@ def test_static_files_are_served_with_nosniff(server: Server) -> None:
 
 
 def test_review_journey(server: Server, browser: Browser, tmp_path: Path) -> None:
-    SHOTS.mkdir(exist_ok=True)
     seed = _seed_with_rows()
     damaged = damaged_copy(seed, tmp_path / f"damaged_{seed.name}")
 
@@ -142,7 +157,29 @@ def test_review_journey(server: Server, browser: Browser, tmp_path: Path) -> Non
     expect(page.locator("tr.doc-row")).to_have_count(2)
     row = page.locator(f"tr.doc-row[data-id='{doc_id}']")
     expect(row.locator("td").nth(4)).to_have_text(str(len(lows)))
-    page.screenshot(path=str(SHOTS / "list.png"))
+    shoot(page, server, "list.png")
+
+    # The queue: the low fields of every document, lowest confidence first; each opens its cell.
+    queue = [q for q in get_json(f"{server.url}/review/queue?limit=500") if q["level"] == "low"]
+    assert {q["path"] for q in queue if q["document_id"] == doc_id} == low_paths
+    page.goto(f"{server.url}/#/queue")
+    rows = page.locator("tr.queue-row")
+    expect(rows).to_have_count(len(queue))
+    shown = [(r.get_attribute("data-id"), r.get_attribute("data-path")) for r in rows.all()]
+    assert shown == [(q["document_id"], q["path"]) for q in queue]
+    confidences = [float(t) for t in page.locator("tr.queue-row td.conf").all_text_contents()]
+    assert confidences == sorted(confidences)
+    shoot(page, server, "queue.png")
+    for target in sorted(low_paths):
+        page.goto(f"{server.url}/#/queue")
+        expect(page.locator("#queue a.q-link").first).to_be_focused()
+        index = shown.index((doc_id, target))
+        for _ in range(index):
+            page.keyboard.press("j")
+        expect(page.locator("#queue a.q-link").nth(index)).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("td.cell.selected")).to_have_attribute("data-path", target)
+        expect(page.locator("#sel-value")).to_have_text(str(next(f["value"] for f in lows if f["path"] == target)))
 
     # Bob opens the same document now, so he holds the version before Alice's correction.
     bob = browser.new_context(viewport=VIEWPORT)
@@ -179,7 +216,7 @@ def test_review_journey(server: Server, browser: Browser, tmp_path: Path) -> Non
     expect(page.locator("#history li.hist").first).to_contain_text("alice")
     saved = {f["path"]: f for f in get_json(f"{server.url}/documents/{doc_id}/review")["fields"]}[first]
     assert saved["reviewed"] is True and saved["value"] == 0
-    page.screenshot(path=str(SHOTS / "document.png"))
+    shoot(page, server, "document.png")
 
     # Bob's page is stale: accepting the same cell gets the conflict message, and nothing is lost.
     bob_page.locator(f"td.cell[data-path='{first}']").click()
@@ -191,6 +228,36 @@ def test_review_journey(server: Server, browser: Browser, tmp_path: Path) -> Non
     # Mark reviewed; the list says so.
     page.click("#mark-reviewed")
     expect(page.locator("#doc-status")).to_have_text("已审核")
+
+    # The corrected cell has left the queue; the other low cell is still in it.
+    page.goto(f"{server.url}/#/queue")
+    expect(page.locator(f"tr.queue-row[data-id='{doc_id}'][data-path='{second}']")).to_have_count(1)
+    expect(page.locator(f"tr.queue-row[data-id='{doc_id}'][data-path='{first}']")).to_have_count(0)
+
+    # The exports, downloaded through the list page, carry the saved value marked as reviewed by Alice.
+    page.goto(f"{server.url}/#/documents")
+    with page.expect_download() as xlsx_download:
+        page.click("#export-xlsx")
+    assert xlsx_download.value.suggested_filename.endswith(".xlsx")
+    xlsx_path = tmp_path / xlsx_download.value.suggested_filename
+    xlsx_download.value.save_as(xlsx_path)
+    sheet = openpyxl.load_workbook(xlsx_path, read_only=True)["fields"]
+    header, *values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    # read_only rows stop at their last non-empty cell (an unreviewed row has no reviewed_by): pad them.
+    padded = (v + [None] * (len(header) - len(v)) for v in values)
+    xlsx_rows = {(r["document_id"], r["path"]): r for r in (dict(zip(header, v, strict=True)) for v in padded)}
+    assert xlsx_rows[(doc_id, first)]["value"] == saved["value"]
+    assert xlsx_rows[(doc_id, first)]["reviewed"] is True
+    assert xlsx_rows[(doc_id, first)]["reviewed_by"] == "alice"
+    assert xlsx_rows[(doc_id, second)]["reviewed"] is False
+    with page.expect_download() as csv_download:
+        page.click("#export-csv")
+    assert csv_download.value.suggested_filename.endswith(".csv")
+    text_csv = Path(csv_download.value.path()).read_text("utf-8-sig")
+    csv_rows = {(r["document_id"], r["path"]): r for r in csv.DictReader(io.StringIO(text_csv))}
+    assert csv_rows[(doc_id, first)]["value"] == str(saved["value"])
+    assert csv_rows[(doc_id, first)]["reviewed"] == "true"
+    assert csv_rows[(doc_id, second)]["reviewed"] == "false"
     alice.close()
     bob.close()
 

@@ -1,4 +1,4 @@
-"""A real nianbao server for the browser tests: uvicorn in a subprocess on a fresh SQLite file."""
+"""A real nianbao server for the browser tests: uvicorn in a subprocess on a fresh database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from service.auth import create_user
@@ -46,9 +49,27 @@ def add_user(database_url: str, username: str, password: str, role: str = "revie
 
 
 @contextmanager
-def running_server(db_dir: Path) -> Iterator[Server]:
-    """Start `nianbao serve` on a free port with its own SQLite file; stop it on exit."""
-    database_url = f"sqlite:///{db_dir / 'ui.db'}"
+def scratch_postgres_database(admin_url: str) -> Iterator[str]:
+    """A fresh database on the test PostgreSQL server for one whole server's life (tests/conftest.py's
+    `postgres_database` is per test; the browser server lives for the module), dropped on exit."""
+    name = "nianbao_ui_" + uuid.uuid4().hex[:12]
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def running_server(db_dir: Path, database_url: str) -> Iterator[Server]:
+    """Start the app under uvicorn on a free port against `database_url`; stop it on exit.
+    `db_dir` holds the server log."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url}
     log = (db_dir / "server.log").open("wb")

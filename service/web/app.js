@@ -236,7 +236,13 @@ async function listPage() {
     h("button", { type: "button", disabled: s.page <= 1, onclick: () => { s.page -= 1; listPage(); } }, "上一页"),
     ` 第 ${data.page || s.page} / ${pages} 页，共 ${data.total || 0} 份 `,
     h("button", { type: "button", disabled: s.page >= pages, onclick: () => { s.page += 1; listPage(); } }, "下一页"));
-  show(h("section", {}, h("h1", {}, "文档列表"), filters,
+  // Plain links: the browser downloads the file itself (Content-Disposition: attachment), reviewed values included.
+  const exportsBar = h("div", { class: "exports", id: "exports" }, "导出全部文档（审核值优先）：",
+    h("a", { class: "button", id: "export-xlsx", href: "/exports/xlsx?shape=long", download: true }, "Excel（长表）"),
+    h("a", { class: "button", id: "export-xlsx-wide", href: "/exports/xlsx?shape=wide", download: true }, "Excel（宽表）"),
+    h("a", { class: "button", id: "export-csv", href: "/exports/csv?shape=long&part=fields", download: true }, "CSV 字段"),
+    h("a", { class: "button", id: "export-csv-findings", href: "/exports/csv?shape=long&part=findings", download: true }, "CSV 问题"));
+  show(h("section", {}, h("h1", {}, "文档列表"), filters, exportsBar,
     h("table", { class: "doclist", id: "doclist" }, h("thead", {}, head), h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: "7" }, "没有文档")))),
     pager));
 }
@@ -326,7 +332,7 @@ function recheck(path, draft) {
 
 // ---------- document page ----------
 
-async function docPage(id) {
+async function docPage(id, cell) {
   show(h("p", {}, "加载中…"));
   const gen = routeGen;
   let review;
@@ -349,7 +355,8 @@ async function docPage(id) {
   state.doc = { id, review, grid, text: typeof text === "string" ? text : "", fields, order, equations: deriveEquations(grid), selected: null, cells: new Map() };
   renderDoc();
   const firstLow = lowPaths().find((p) => !fields.get(p).reviewed) || lowPaths()[0] || order[0];
-  if (firstLow) selectCell(firstLow);
+  const want = cell && fields.has(cell) ? cell : firstLow;
+  if (want) selectCell(want);
 }
 
 function lowPaths() {
@@ -659,6 +666,86 @@ async function reextract() {
   } catch (e) { notice(e.message, "error"); }
 }
 
+// ---------- review queue ----------
+
+/** path → "表标题 · 行 · 列" from the server's grid (labels are never re-typed here). */
+function gridLabels(grid) {
+  const labels = new Map();
+  for (const t of grid.tables || []) {
+    (t.rows || []).forEach((row, i) => {
+      (t.cell_paths[i] || []).forEach((p, j) => {
+        if (!p) return;
+        const col = (t.columns || [])[j];
+        labels.set(p, [t.title_zh || t.key, row.group, row.label, col && col.label].filter(Boolean).join(" · "));
+      });
+    });
+  }
+  return labels;
+}
+
+const QUEUE_LIMIT = 500;
+
+/** The low fields no one has reviewed yet, across documents, lowest confidence first (the server's order). */
+async function queuePage() {
+  show(h("p", {}, "加载中…"));
+  const gen = routeGen;
+  let items, docs;
+  try {
+    [items, docs] = await Promise.all([
+      api("GET", `/review/queue?limit=${QUEUE_LIMIT}`),
+      api("GET", "/documents?per_page=500&sort=created&order=desc"),
+    ]);
+  } catch (e) { if (!stale(gen)) show(h("p", { class: "error" }, e.message)); return; }
+  if (stale(gen)) return;
+  const lows = (items || []).filter((i) => i.level === "low");
+  const byId = new Map((docs.items || []).map((d) => [d.id, d]));
+  const templates = [...new Set(lows.map((i) => String((byId.get(i.document_id) || {}).template || "2021")))];
+  const labels = new Map();
+  await Promise.all(templates.map(async (t) => {
+    try { labels.set(t, gridLabels(await api("GET", `/schemas/grid?template=${encodeURIComponent(t)}`))); }
+    catch (_e) { labels.set(t, new Map()); } // an unknown template: show the path alone
+  }));
+  if (stale(gen)) return;
+  const rows = lows.map((i, n) => {
+    const d = byId.get(i.document_id) || {};
+    const label = (labels.get(String(d.template || "2021")) || new Map()).get(i.path) || i.path;
+    const href = `#/doc/${encodeURIComponent(i.document_id)}?cell=${encodeURIComponent(i.path)}`;
+    return h("tr", { class: "queue-row", dataset: { id: i.document_id, path: i.path } },
+      h("td", { class: "num" }, String(n + 1)),
+      h("td", {}, h("a", { class: "q-link", href }, d.issuer || d.filename || i.document_id)),
+      h("td", {}, fmt(d.year)),
+      h("td", {}, label, h("p", { class: "path" }, i.path)),
+      h("td", { class: "num" }, fmt(i.value)),
+      h("td", { class: "num conf" }, typeof i.confidence === "number" ? i.confidence.toFixed(2) : "—"));
+  });
+  const more = (items || []).length >= QUEUE_LIMIT ? h("p", { class: "hint" }, `只显示置信度最低的 ${QUEUE_LIMIT} 个字段中的低置信度字段；审核后再刷新可看到更多。`) : null;
+  show(h("section", {}, h("h1", {}, `待核队列（${lows.length}）`),
+    h("p", { class: "keys" }, "键盘：j/k 或 ↑↓ 上一个/下一个 · Enter 打开该文档并选中此单元格"),
+    more,
+    h("table", { class: "doclist queue", id: "queue" },
+      h("thead", {}, h("tr", {}, ["#", "文档", "年度", "字段", "值", "置信度"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: "6", id: "queue-empty" }, "没有待核的低置信度字段"))))));
+  const first = document.querySelector("#queue a.q-link");
+  if (first) first.focus();
+}
+
+function moveQueue(step) {
+  const links = [...document.querySelectorAll("#queue a.q-link")];
+  if (!links.length) return;
+  const i = links.indexOf(document.activeElement);
+  const next = i < 0 ? 0 : Math.min(links.length - 1, Math.max(0, i + step));
+  links[next].focus();
+  links[next].closest("tr").scrollIntoView({ block: "nearest" });
+}
+
+document.addEventListener("keydown", (ev) => {
+  if (location.hash !== "#/queue" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const tag = (ev.target && ev.target.tagName) || "";
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) return;
+  if (ev.key === "j" || ev.key === "ArrowDown") { ev.preventDefault(); moveQueue(1); }
+  else if (ev.key === "k" || ev.key === "ArrowUp") { ev.preventDefault(); moveQueue(-1); }
+});
+
 // ---------- keyboard ----------
 
 document.addEventListener("keydown", (ev) => {
@@ -693,7 +780,12 @@ async function route() {
   if (!hash.startsWith("#/doc/")) state.doc = null;
   if (hash === "#/login") loginPage();
   else if (hash === "#/upload") uploadPage();
-  else if (hash.startsWith("#/doc/")) await docPage(decodeURIComponent(hash.slice("#/doc/".length)));
+  else if (hash === "#/queue") await queuePage();
+  else if (hash.startsWith("#/doc/")) {
+    // #/doc/<id> or #/doc/<id>?cell=<path> (the queue links straight to a cell).
+    const [idPart, query] = hash.slice("#/doc/".length).split("?", 2);
+    await docPage(decodeURIComponent(idPart), new URLSearchParams(query || "").get("cell"));
+  }
   else await listPage();
 }
 
