@@ -712,7 +712,8 @@ async function queuePage() {
     const href = `#/doc/${encodeURIComponent(i.document_id)}?cell=${encodeURIComponent(i.path)}`;
     return h("tr", { class: "queue-row", dataset: { id: i.document_id, path: i.path } },
       h("td", { class: "num" }, String(n + 1)),
-      h("td", {}, h("a", { class: "q-link", href }, d.issuer || d.filename || i.document_id)),
+      h("td", {}, h("a", { class: "q-link", href }, d.issuer || d.filename || i.document_id),
+        d.issuer && d.filename ? h("p", { class: "path" }, d.filename) : null), // same issuer, other files
       h("td", {}, fmt(d.year)),
       h("td", {}, label, h("p", { class: "path" }, i.path)),
       h("td", { class: "num" }, fmt(i.value)),
