@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from tests.conftest import seed_files  # noqa: E402
-from tests.ui_server import _free_port  # noqa: E402
+from tests.ui_server import _free_port, scratch_postgres_database  # noqa: E402
 
 
 @contextmanager
@@ -73,26 +73,6 @@ def serve(database_url: str, log_path: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new empty database on the server (never the admin one), dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = "nianbao_bench_" + uuid.uuid4().hex[:12]
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @contextmanager
@@ -216,7 +196,7 @@ def main() -> int:
         if "postgresql" in args.stores:
             with postgres_url() as admin:
                 if admin is not None:
-                    with fresh_database(admin) as pg:
+                    with scratch_postgres_database(admin) as pg:
                         bench_store("postgresql", pg, tmp, args)
     return 0
 
