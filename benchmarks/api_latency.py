@@ -17,7 +17,6 @@ import argparse
 import itertools
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,45 +33,15 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from tests.conftest import seed_files  # noqa: E402
-from tests.ui_server import _free_port, scratch_postgres_database  # noqa: E402
+from tests.ui_server import running_server, scratch_postgres_database  # noqa: E402
 
 
 @contextmanager
-def serve(database_url: str, log_path: Path) -> Iterator[str]:
-    """`uvicorn service.api.app:create_app` on DATABASE_URL; yields its base URL, stops it on exit.
-
-    tests/ui_server.running_server does the same but always on its own SQLite file."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_LLM_")}
-    env["DATABASE_URL"] = database_url
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')[-2000:]}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not answer /health within 60 s")
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+def serve(database_url: str, log_dir: Path) -> Iterator[str]:
+    """`uvicorn service.api.app:create_app` on DATABASE_URL (tests/ui_server.running_server);
+    yields its base URL, stops it on exit. The server log goes to `log_dir`/server.log."""
+    with running_server(log_dir, database_url) as server:
+        yield server.url
 
 
 @contextmanager
@@ -165,7 +134,7 @@ def percentile(values: list[float], q: int) -> float:
 
 def bench_store(store: str, database_url: str, tmp: Path, args: argparse.Namespace) -> None:
     uploads = Uploads()
-    with serve(database_url, tmp / f"server_{store}.log") as url:
+    with serve(database_url, tmp) as url:
         with httpx.Client(timeout=300) as warm:  # migrations done; first imports and caches warmed
             for _ in range(args.warmup):
                 _one(warm, url, uploads)

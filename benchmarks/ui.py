@@ -121,7 +121,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         database_url = f"sqlite:///{tmp / 'ui.db'}"
         add_user(database_url, "bench", PASSWORD)
-        with serve(database_url, tmp / "server.log") as url:
+        with serve(database_url, tmp) as url:
             server = Server(url=url, database_url=database_url)
             for seed in seed_files():
                 upload(server, seed)

@@ -69,9 +69,11 @@ def scratch_postgres_database(admin_url: str) -> Iterator[str]:
 @contextmanager
 def running_server(db_dir: Path, database_url: str) -> Iterator[Server]:
     """Start the app under uvicorn on a free port against `database_url`; stop it on exit.
-    `db_dir` holds the server log."""
+    `db_dir` holds the server log. No model endpoint reaches it from the caller's environment:
+    it runs deterministic."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_LLM_")}
+    env["DATABASE_URL"] = database_url
     log = (db_dir / "server.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory",
