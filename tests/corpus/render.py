@@ -773,11 +773,15 @@ def _md_table2(grid: Grid, rng: random.Random, blank: str) -> list[str]:
     return out
 
 
-def _md_table3(grid: Grid, rng: random.Random, blank: str, label_style: int) -> list[str]:
+def _md_table3_heading(grid: Grid, rng: random.Random) -> tuple[list[str], list[str]]:
+    """Table 3's heading as a PDF converter leaves it above the pipe table: the note and the
+    applicant-type headers cut into loose lines; returns those lines and the header cells' tails
+    (the part of each legal-person column name cut off into the pipe table's header row)."""
     columns = [c.label for c in table3_columns()]
-    legal = [c for c in columns[1:-1]]
+    legal = columns[1:-1]
     cuts = [max(1, min(len(t) - 1, rng.randint(2, 4))) for t in legal]
-    heads, tails = [t[:k] for t, k in zip(legal, cuts, strict=True)], [t[k:] for t, k in zip(legal, cuts, strict=True)]
+    heads = [t[:k] for t, k in zip(legal, cuts, strict=True)]
+    tails = [t[k:] for t, k in zip(legal, cuts, strict=True)]
     note = grid.rows[0][0].text
     half = len(note) // 2
     out = [
@@ -790,6 +794,11 @@ def _md_table3(grid: Grid, rng: random.Random, blank: str, label_style: int) -> 
         "",
         "## 表三：收到和处理政府信息公开申请情况",
     ]
+    return out, tails
+
+
+def _md_table3(grid: Grid, rng: random.Random, blank: str, label_style: int) -> list[str]:
+    out, tails = _md_table3_heading(grid, rng)
     if rng.random() < 0.5:
         header = tails[:-1] + [""] * 5
     else:
@@ -1392,23 +1401,7 @@ def _pdfmd_table3(grid: Grid, rng: random.Random, blank: str, label_style: int) 
     loose text, header cells split (`商业企` / `业`), value-only rows under loose labels, a page
     footer inside.
     """
-    columns = [c.label for c in table3_columns()]
-    legal = columns[1:-1]
-    cuts = [max(1, min(len(t) - 1, rng.randint(2, 4))) for t in legal]
-    heads = [t[:k] for t, k in zip(legal, cuts, strict=True)]
-    tails = [t[k:] for t, k in zip(legal, cuts, strict=True)]
-    note = grid.rows[0][0].text
-    half = len(note) // 2
-    out = [
-        grid.rows[0][1].text,
-        note[:half] + grid.rows[1][1].text,
-        note[half:],
-        columns[0] + columns[-1],
-        "".join(heads[:-1]),
-        heads[-1] + tails[-1],
-        "",
-        "## 表三：收到和处理政府信息公开申请情况",
-    ]
+    out, tails = _md_table3_heading(grid, rng)
     header = tails[:-1] + [""] * 5
     out += [_pipe(header), _sep(len(header))]
     trailing = rng.random() < 0.5
