@@ -231,13 +231,18 @@ def pdf_dense_pages(pages: int = 100, lines: int = 60) -> Generated:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
     ]
+    _add_pages(objects, pages, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+                               b"/Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>")
+    return _raw_pdf(objects), "dense_pages.pdf"
+
+
+def _add_pages(objects: list[bytes], pages: int, page: bytes) -> None:
+    """`pages` copies of the page object, and the page tree (object 2, left empty) listing them."""
     kids = []
     for _ in range(pages):
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-                       b"/Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>")
+        objects.append(page)
         kids.append(b"%d 0 R" % len(objects))
     objects[1] = b"<< /Type /Pages /Count %d /Kids [%s] >>" % (pages, b" ".join(kids))
-    return _raw_pdf(objects), "dense_pages.pdf"
 
 
 def pdf_flate_bomb(inflated_mb: int = 1024) -> Generated:
@@ -270,12 +275,8 @@ def pdf_font_without_bbox(pages: int = 3) -> Generated:
         b"<< /Type /FontDescriptor /FontName /AAAAAA+NotoSans /Flags 32 >>",
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
     ]
-    kids = []
-    for _ in range(pages):
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 200] "
-                       b"/Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>")
-        kids.append(b"%d 0 R" % len(objects))
-    objects[1] = b"<< /Type /Pages /Count %d /Kids [%s] >>" % (pages, b" ".join(kids))
+    _add_pages(objects, pages, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 200] "
+                               b"/Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>")
     return _raw_pdf(objects), "no_fontbbox.pdf"
 
 

@@ -305,9 +305,9 @@ def read_table3(text: str, region: Span, grid_cells: frozenset[int] = frozenset(
             for c in columns:
                 path = f"applications.{k}.{c}"
                 readings[path] = Reading(path=path, value=None, doubts=["subrows_not_printed"])
-    own = {f"applications.{key}.{c}": {f"applications.{key}"}
-           for key, rr in rows.items() if SELF_CONFIRMING & set(rr.options.doubts) | (
-               {"placed_by_position"} if rr.placed_by_position else set()) for c in columns}
+    self_built = [key for key, rr in rows.items()
+                  if SELF_CONFIRMING & set(rr.options.doubts) or rr.placed_by_position]
+    own = {f"applications.{key}.{c}": {f"applications.{key}"} for key in self_built for c in columns}
     confirm_choices(readings, eqs, own, _choice_paths(choices))
     blanks = {p for p, (v, s) in solution.assignment.items() if v is None and s is not None}
     findings = mark_repairs(readings, _all_slots(cut))
