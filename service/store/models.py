@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names, so migrations can refer to them on every backend.
@@ -36,9 +36,21 @@ class DocumentRow(SQLModel, table=True):
     chars: int
     # The normalized text every span of every extraction points into.
     text: str = Field(sa_column=Column(Text, nullable=False))
+    # Where each grid cell of a PDF stood on its page (page number, box, page size), keyed by the
+    # cell's span in `text`: what the review UI draws over the page image. Null for other formats.
+    boxes: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+
+
+class DocumentSourceRow(SQLModel, table=True):
+    """The bytes as uploaded: re-extraction with a new reader and PDF page images need them."""
+
+    __tablename__ = "document_source"
+
+    document_id: str = Field(foreign_key="document.id", primary_key=True, max_length=64)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class ExtractionRow(SQLModel, table=True):
