@@ -14,6 +14,18 @@ class Cell(BaseModel):
     span: Span | None = None
 
 
+class CellBox(BaseModel):
+    """Where a PDF grid cell stood: 1-based page, (x0, top, x1, bottom) in PDF points from the
+    page's top-left corner, and the page's size, so a page image of any scale can draw it.
+    `span` is the cell's span in `Document.text`: fields find their box by it."""
+
+    span: Span
+    page: int
+    bbox: tuple[float, float, float, float]
+    page_width: float
+    page_height: float
+
+
 class Table(BaseModel):
     """A grid of cells after rowspan/colspan expansion: a merged cell repeats the same Cell.
 
@@ -37,6 +49,7 @@ class Document(BaseModel):
     text: str
     tables: list[Table] = Field(default_factory=list)
     pages: int | None = None
+    boxes: list[CellBox] = Field(default_factory=list)
 
     @property
     def id(self) -> str:

@@ -11,7 +11,7 @@ from sqlmodel import Session, SQLModel, col, select
 from service.contract import Extraction
 from service.document import Document
 from service.errors import UnreadableDocument
-from service.store.models import DocumentRow, ExtractionRow, FieldRow, FindingRow
+from service.store.models import DocumentRow, DocumentSourceRow, ExtractionRow, FieldRow, FindingRow
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,11 @@ TABLES: tuple[type[SQLModel], ...] = (DocumentRow, ExtractionRow, FieldRow, Find
 TABLES_BY_NAME: dict[str, type[SQLModel]] = {str(table.__tablename__): table for table in TABLES}
 
 
-def save_extraction(session: Session, doc: Document, extraction: Extraction) -> ExtractionRow:
+def save_extraction(session: Session, doc: Document, extraction: Extraction,
+                    source: bytes | None = None) -> ExtractionRow:
     """Store an extraction with its document (created once per sha256), fields and findings.
+
+    `source` is the uploaded bytes, kept once per document (re-extraction and page images).
 
     When the document was stored before under another name, `extraction` is updated in place
     to say the stored name (see _name_as_stored), so what the caller returns is what was stored.
@@ -31,17 +34,19 @@ def save_extraction(session: Session, doc: Document, extraction: Extraction) -> 
             "the text contains NUL characters (binary data?)", "文本含有空字符（可能是二进制数据）"
         )
     try:
-        return _save(session, doc, extraction)
+        return _save(session, doc, extraction, source)
     except IntegrityError:
         # Another request stored the same new document between our lookup and our insert.
         session.rollback()
         if session.exec(select(DocumentRow).where(DocumentRow.sha256 == doc.sha256)).first() is None:
             raise
-        return _save(session, doc, extraction)
+        return _save(session, doc, extraction, source)
 
 
-def _save(session: Session, doc: Document, extraction: Extraction) -> ExtractionRow:
+def _save(session: Session, doc: Document, extraction: Extraction, source: bytes | None) -> ExtractionRow:
     document = _upsert_document(session, doc)
+    if source is not None and session.get(DocumentSourceRow, document.id) is None:
+        session.add(DocumentSourceRow(document_id=document.id, content=source))
     _name_as_stored(extraction, document)
     info = extraction.extraction
     row = ExtractionRow(
@@ -86,6 +91,7 @@ def _upsert_document(session: Session, doc: Document) -> DocumentRow:
             log.warning("document %s: normalized text changed; keeping the newest", existing.id)
             existing.text = doc.text
             existing.chars = len(doc.text)
+            existing.boxes = _boxes(doc)
             session.add(existing)
         return existing
     document = DocumentRow(
@@ -97,10 +103,21 @@ def _upsert_document(session: Session, doc: Document) -> DocumentRow:
         pages=doc.pages,
         chars=len(doc.text),
         text=doc.text,
+        boxes=_boxes(doc),
     )
     session.add(document)
     session.flush()
     return document
+
+
+def _boxes(doc: Document) -> list[dict[str, object]] | None:
+    return [box.model_dump(mode="json") for box in doc.boxes] or None
+
+
+def get_source(session: Session, document_id: str) -> bytes | None:
+    """The bytes as uploaded, or None for documents stored before sources were kept."""
+    row = session.get(DocumentSourceRow, document_id)
+    return None if row is None else row.content
 
 
 def _field_rows(extraction: Extraction) -> list[FieldRow]:

@@ -75,7 +75,7 @@ def extract_and_store(session: Session, upload: Upload, settings: Settings | Non
         log.exception("pipeline failed on %r (%d bytes)", upload.filename, len(upload.data))
         raise InternalError() from exc
     try:
-        crud.save_extraction(session, doc, extraction)
+        crud.save_extraction(session, doc, extraction, source=upload.data)
     except NianbaoError:
         session.rollback()
         raise
