@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import AliasChoices, Field
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     # only tables with cells in doubt, or every table; and which prompt version under prompts/.
     llm_scope: Literal["doubtful", "all"] = "doubtful"
     llm_prompt_version: str = "v1"
+    # Worker processes reading documents (service/pool.py): one per core by default; 0 reads in
+    # the calling thread (no processes: tests that patch the pipeline, one-shot commands).
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
+    # Extractions that may wait for a busy worker; past workers + pool_queue in flight,
+    # POST /extract answers 503 with Retry-After instead of building an unbounded backlog.
+    pool_queue: int = Field(default=32, ge=0, le=10_000)
 
 
 def get_settings() -> Settings:
