@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names, so migrations can refer to them on every backend.
@@ -186,5 +195,86 @@ class DocumentStatusRow(SQLModel, table=True):
     status: str = Field(max_length=16)
     updated_by: str = Field(max_length=64)
     updated_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class BatchRow(SQLModel, table=True):
+    """A batch of files read together (`nianbao batch`, POST /batches); its counts come from its items."""
+
+    __tablename__ = "batch"
+
+    id: str = Field(primary_key=True, max_length=32)
+    origin: str = Field(max_length=16)  # cli | api
+    mode: str | None = Field(default=None, max_length=32)
+    llm_scope: str | None = Field(default=None, max_length=32)
+    # The reader version the batch's extractions are recorded under (service.batch.version).
+    reader_version: str = Field(max_length=255)
+    total: int
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    # Set when the last item reached a final state.
+    finished_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class BatchItemRow(SQLModel, table=True):
+    """One file of a batch: queued → running → succeeded | refused | failed | skipped."""
+
+    __tablename__ = "batch_item"
+    __table_args__ = (UniqueConstraint("batch_id", "position", name="uq_batch_item_batch_id_position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batch.id", index=True, max_length=32)
+    position: int
+    filename: str = Field(max_length=512)
+    sha256: str | None = Field(default=None, max_length=64, index=True)
+    size: int | None = None
+    status: str = Field(max_length=16, index=True)
+    code: str | None = Field(default=None, max_length=64)
+    reason_en: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reason_zh: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    document_id: str | None = Field(default=None, max_length=64)
+    extraction_id: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    updated_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class BatchSourceRow(SQLModel, table=True):
+    """An item's bytes until it is done, in the database so that any machine's worker can read
+    them; deleted when the item reaches a final state (the document keeps its own copy)."""
+
+    __tablename__ = "batch_source"
+
+    item_id: int = Field(foreign_key="batch_item.id", primary_key=True)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ExtractionVersionRow(SQLModel, table=True):
+    """Which bytes (sha256) an extraction read under which reader version: a batch skips bytes
+    already read by the same version, and the unique key stores each such extraction once.
+    The foreign key is checked at commit, so this row can be written in the same transaction
+    as the extraction it names, whatever order the store flushes in."""
+
+    __tablename__ = "extraction_version"
+    __table_args__ = (
+        UniqueConstraint("sha256", "reader_version", name="uq_extraction_version_sha256_reader_version"),
+    )
+
+    extraction_id: str = Field(
+        sa_column=Column(
+            String(64),
+            ForeignKey("extraction.id", deferrable=True, initially="DEFERRED",
+                       name="fk_extraction_version_extraction_id_extraction"),
+            primary_key=True,
+        )
+    )
+    sha256: str = Field(max_length=64)
+    reader_version: str = Field(max_length=255)
+    created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
