@@ -5,23 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.contract import Extraction
 from service.errors import NianbaoError, TooLarge
-from service.evaluate import (
-    DEFAULT_DOCS,
-    DEFAULT_GOLD,
-    EvalError,
-    calibration_lines,
-    compare,
-    compare_lines,
-    cost_line,
-    run_eval,
-    scores_json,
-    summary_line,
-)
-from service.pipeline import DEFAULT_PROMPT_VERSION
+
+if TYPE_CHECKING:
+    from service.contract import Extraction
+
+# Each command imports what it needs when it runs: `extract` on a text file must not pay for
+# the eval harness, the store or the model client (start-up is most of a CLI run).
 
 
 def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
@@ -133,6 +125,9 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
              record: str | None = None, replay: str | None = None) -> int:
     """Score against gold; with `baseline`, score two prompt versions and exit 1 when the
     candidate (`prompt`) is worse on any section by more than `tolerance` points."""
+    from service.evaluate import DEFAULT_DOCS, DEFAULT_GOLD, EvalError, run_eval
+    from service.pipeline import DEFAULT_PROMPT_VERSION
+
     if (gold_dir is None) != (docs_dir is None):
         print("nianbao eval: give both GOLD_DIR and DOCS_DIR, or neither", file=sys.stderr)
         return 2
@@ -164,6 +159,8 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
         reason = exc.reason if isinstance(exc, NianbaoError) else str(exc)
         print(f"nianbao eval: {reason}", file=sys.stderr)
         return 2
+    from service.evaluate import calibration_lines, cost_line, scores_json, summary_line
+
     if as_json:
         print(json.dumps(scores_json(results, overall), ensure_ascii=False, indent=1))
     else:
@@ -209,6 +206,8 @@ def _prompt_problem(wanted: list[str], replay: str | None) -> str | None:
 def _eval_compare(gold: Path, docs: Path, baseline: str, candidate: str, tolerance: float, *,
                   as_json: bool, options: dict[str, Any]) -> int:
     """Both prompt versions on the same gold set, side by side; exit 1 when the candidate is worse."""
+    from service.evaluate import compare, compare_lines, run_eval, scores_json
+
     base = run_eval(gold, docs, prompt_version=baseline, **options)
     cand = run_eval(gold, docs, prompt_version=candidate, **options)
     result = compare(base, cand, tolerance)
@@ -340,6 +339,8 @@ def cmd_eval_reviewed(*, as_json: bool = False, min_accuracy: float | None = Non
 
 
 def _print_scores(results: list[Any], overall: Any, *, as_json: bool, min_accuracy: float | None) -> int:
+    from service.evaluate import calibration_lines, scores_json, summary_line
+
     if as_json:
         print(json.dumps(scores_json(results, overall), ensure_ascii=False, indent=1))
     else:

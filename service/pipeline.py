@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 from service.contract import DocumentInfo, Extraction, ExtractionInfo
 from service.document import Document
 from service.errors import NianbaoError, NoReportContent
-from service.ingest import ingest
+from service.ingest import Limits, ingest
 from service.model.run import Mode, ModelRun, Scope
 from service.readings import SectionReading
 
@@ -113,7 +113,7 @@ def extract_bytes(data: bytes, filename: str | None = None, *, mode: str | None 
     settings = _settings(settings)
     resolve_mode(mode, settings, reader=reader)
     check_scope(llm_scope)
-    doc = ingest(data, filename)
+    doc = ingest(data, filename, Limits.of(settings))
     return doc, extract_document(doc, mode=mode, settings=settings, llm_scope=llm_scope,
                                  prompt_version=prompt_version, reader=reader)
 

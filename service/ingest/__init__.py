@@ -8,7 +8,6 @@ import re
 from service.document import Document, Table
 from service.errors import UnreadableDocument
 from service.ingest.filename import clean_filename
-from service.ingest.html import read_html
 from service.ingest.limits import Limits, check_chars, check_tags
 from service.ingest.sniff import Kind, decode_text, html_from_mht, sniff_binary, text_kind
 from service.ingest.text import read_text
@@ -51,6 +50,8 @@ def _read_markup_or_text(decoded: str, kind: Kind, limits: Limits) -> tuple[str,
     it renders, since its markup may be many times its text; markup is refused first by its
     number of tags."""
     if kind == "html":
+        from service.ingest.html import read_html  # lazy: lxml is for pages only
+
         check_tags(decoded, limits)
         return read_html(decoded, max_chars=limits.max_chars)
     check_chars(len(decoded) // 2, limits)

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import codecs
-import email
-import email.policy
 import io
 import re
 import unicodedata
 import zipfile
 from typing import Literal
-
-from charset_normalizer import from_bytes
 
 from service.errors import UnreadableDocument, UnsupportedFormat
 
@@ -57,6 +53,11 @@ _DETECTOR_SAMPLE = 1 << 20
 # Controls that converted documents use for layout (Word's \v line break, PDF's \f page break).
 _LAYOUT_CONTROLS = "\t\n\r\f\v\x1c\x1d\x1e\x85"
 _PLAUSIBLE_RATIO = 0.9
+_JUNK_CATEGORIES = ("Cc", "Co", "Cn", "Cs")
+# Runs of characters that are never junk: layout controls, printable ASCII, CJK punctuation,
+# the CJK ideographs assigned since Unicode 1.1, full-width forms (none is Cc/Co/Cn/Cs).
+COMMON_RANGES = "\t\n\r\f\v\x1c-\x1e\x85 -~\u3000-\u303f\u4e00-\u9fa5\uff01-\uff5e"
+_COMMON_RUN = re.compile(f"[{COMMON_RANGES}]+")
 
 
 def unsupported(kind: str) -> UnsupportedFormat:
@@ -168,6 +169,8 @@ def _strict(data: bytes, encoding: str) -> str | None:
 
 
 def _detected_encoding(data: bytes) -> str | None:
+    from charset_normalizer import from_bytes  # lazy: only text that is not UTF-8 needs it
+
     best = from_bytes(data[:_DETECTOR_SAMPLE]).best()
     if best is None:
         return None
@@ -217,10 +220,13 @@ def _looks_like_junk(text: str) -> bool:
     sample = text[:200000]
     if not sample:
         return False
+    # Only the characters outside the common ranges are looked up one by one: a report is
+    # nearly all ASCII and CJK, so the check costs a regex pass, not a call per character.
+    rare = _COMMON_RUN.sub("", sample)
     bad = sum(
         1
-        for ch in sample
-        if ch not in _LAYOUT_CONTROLS and unicodedata.category(ch) in ("Cc", "Co", "Cn", "Cs")
+        for ch in rare
+        if ch not in _LAYOUT_CONTROLS and unicodedata.category(ch) in _JUNK_CATEGORIES
     )
     return bad / len(sample) > _JUNK_RATIO
 
@@ -230,6 +236,9 @@ def html_from_mht(data: bytes) -> tuple[str, str] | None:
     head = data[:4096]
     if b"multipart/related" not in head.lower() or not _MIME_VERSION.search(head):
         return None
+    import email  # lazy: a .mht is rare, and the email package is slow to import
+    import email.policy
+
     message = email.message_from_bytes(data, policy=email.policy.compat32)
     for part in message.walk():
         if part.get_content_type() != "text/html":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from service.document import Table
-from service.ingest.html import read_text_with_html_tables
 from service.ingest.normalize import normalize_text
 
 _EMBEDDED_TABLE = re.compile(r"<table\b[^>]*>.*?</table\s*>", re.IGNORECASE | re.DOTALL)
@@ -17,5 +16,7 @@ def read_text(text: str, max_chars: int | None = None) -> tuple[str, list[Table]
     tools emit them) are rendered like tables of an HTML page. `max_chars` bounds their rendering;
     the caller checks the length of the result."""
     if _EMBEDDED_TABLE.search(text):
+        from service.ingest.html import read_text_with_html_tables  # lazy: lxml only when needed
+
         return read_text_with_html_tables(text, max_chars)
     return normalize_text(text), []

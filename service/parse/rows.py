@@ -20,6 +20,11 @@ PAGE_FOOTER = re.compile(r"(?m)^[ \t]*[-—–]\s*\d{1,3}\s*[-—–][ \t]*$")
 _CELL_DELIMS = re.compile(r"[\t|]")
 _TAB = re.compile(r"\t")
 _NOTHING = re.compile(r"(?!)")
+_PIPE_DIGIT = re.compile(r"\|(?=\d)")
+_PIPE_SPACE = re.compile(r"\|(?=\s)")
+_DIGIT = re.compile(r"\d")
+_NUMBERING = re.compile(r"\d{1,2}\s*[.、．]\s*[\u4e00-\u9fff(（]")
+_NUMBER_THEN_CJK = re.compile(r"-?\d+(?:\.\d+)?[.、]?\s*[\u4e00-\u9fff]")
 OUT_OF_ORDER_REACH = 120  # compact chars a label may stand after the next one
 _AMBIGUOUS_SHORT = 3  # forms this short ("其他", "总计") need a cell boundary or their numbering
 
@@ -252,7 +257,7 @@ def cut_slots(
         line_start += len(line) + 1
         if done:
             break
-        if _in_header_row(source, line_off) and len(_CELL_DELIMS.findall(line)) >= 2:
+        if len(_CELL_DELIMS.findall(line)) >= 2 and _in_header_row(source, line_off):
             if saw_number:
                 break  # a header row (数据1 … 数据7, or a wrong table's) ends the row
             continue
@@ -276,8 +281,8 @@ def cut_slots(
         if len(pieces) > 1 and line.rstrip().endswith("|") and not pieces[-1][0].strip():
             pieces = pieces[:-1]  # a markdown row's closing pipe ends the row; it opens no cell
         # A pipe against a number where the row's other pipes stand apart may be OCR's 1.
-        tight = {m.end() for m in re.finditer(r"\|(?=\d)", line)} if piped and len(
-            re.findall(r"\|(?=\s)", line)) >= 2 else set()
+        tight = {m.end() for m in _PIPE_DIGIT.finditer(line)} if piped and len(
+            _PIPE_SPACE.findall(line)) >= 2 else set()
         first_on_line = True
         for p_index, (piece, off) in enumerate(pieces):
             closed = p_index < len(pieces) - 1 or ends_with_delimiter
@@ -296,7 +301,7 @@ def cut_slots(
             if not nums and not saw_number:
                 # Text before the values: the rest of a label; numbers may follow it glued.
                 m = number_token(pipe=not piped).search(stripped)
-                if m and not re.search(r"\d", stripped[: m.start()]) and not _has_cjk_after(stripped, m.start()):
+                if m and not _DIGIT.search(stripped, 0, m.start()) and not _has_cjk_after(stripped, m.start()):
                     lead += m.start()
                     stripped = stripped[m.start() :]
                     nums = _leading_numbers(stripped, pipe=not piped)
@@ -352,12 +357,12 @@ def cut_slots(
 
 
 def _is_numbering(text: str) -> bool:
-    return bool(re.match(r"\d{1,2}\s*[.、．]\s*[\u4e00-\u9fff(（]", text))
+    return bool(_NUMBERING.match(text))
 
 
 def _has_cjk_after(text: str, pos: int) -> bool:
     """`3.危及…` after a number means the number is a label's numbering, not a value."""
-    return bool(re.match(r"-?\d+(?:\.\d+)?[.、]?\s*[\u4e00-\u9fff]", text[pos:]))
+    return bool(_NUMBER_THEN_CJK.match(text, pos))
 
 
 @dataclass
@@ -411,6 +416,8 @@ def read_token(m: re.Match[str]) -> Token:
 
 def _leading_numbers(text: str, pipe: bool = False) -> list[Token]:
     """Numbers at the start of a cell, separated only by spaces; stops at the first text."""
+    if text.isdigit() and text.isascii():
+        return [Token(text, 0, len(text), [])]  # the common cell: plain digits, nothing to repair
     out: list[Token] = []
     pos = 0
     token = number_token(pipe)

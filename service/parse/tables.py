@@ -464,6 +464,14 @@ def _table3_lines(
     label_above: set[str] = set()
     pos = start
     used: set[str] = set()
+    memo: dict[tuple[int, int], RawRow] = {}
+
+    def cut_line(a: int, b: int) -> RawRow:
+        """cut_slots, once per stretch: the first-value probe and the row read cut the same text."""
+        if (a, b) not in memo:
+            memo[a, b] = cut_slots(text, a, b, grid_cells=grid_cells)
+        return memo[a, b]
+
     for line in text[start:end].split("\n"):
         lstart, lend = pos, pos + len(line)
         pos = lend + 1
@@ -471,7 +479,7 @@ def _table3_lines(
         # The line's first value: read from its start and after each label on it; a number right
         # before a label is its numbering (`3 危及…`), not a value.
         values = [sl for x in (lstart, *(a.end for a in line_anchors))
-                  for sl in cut_slots(text, x, lend, grid_cells=grid_cells).slots[:1]
+                  for sl in cut_line(x, lend).slots[:1]
                   if not any(not text[sl.span[1] : a.start].strip() for a in line_anchors if a.start >= sl.span[1])]
         first_value = min((sl.span[0] for sl in values), default=lend)
         # A label is the row's when printed before its values; a label after them (cut across
@@ -479,7 +487,7 @@ def _table3_lines(
         on_line = [a for a in line_anchors if a.start < first_value]
         label = on_line[-1] if on_line else None
         seg_start = label.end if label else lstart
-        raw = cut_slots(text, seg_start, lend, grid_cells=grid_cells)
+        raw = cut_line(seg_start, lend)
         cut.append(raw)
         hint = ""
         if label is None:
@@ -488,7 +496,7 @@ def _table3_lines(
             label_end = _label_cells_end(text, lstart, lend)
             hint = re.sub(r"[\s|]", "", text[lstart:label_end])
             if label_end > lstart:
-                raw = cut_slots(text, label_end, lend, grid_cells=grid_cells)
+                raw = cut_line(label_end, lend)
             if len(raw.slots) + len(raw.trailing_blanks) < n - 1:
                 if not hint and raw.slots and entries and entries[-1][1].slots and not entries[-1][1].slots[-1].closed \
                         and entries[-1][2][1] < lstart and "\n" not in text[entries[-1][1].slots[-1].span[1] : lstart - 1]:
