@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, func, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
@@ -28,7 +30,7 @@ from service.store.db import (
     migrate,
     normalize_database_url,
 )
-from service.store.models import FieldRow
+from service.store.models import DocumentSourceRow, FieldRow
 
 REPORT_TEXT = "某某县人民政府2021年政府信息公开工作年度报告\n本年新收政府信息公开申请 12 件，予以公开 4 件。\n"
 
@@ -153,6 +155,59 @@ def test_a_failed_save_stores_nothing(session: Session) -> None:
     session.rollback()
     assert crud.row_counts(session) == before
     assert crud.get_document(session, other.id) is None
+
+
+def test_a_failure_mid_save_stores_nothing(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The document, its source, the extraction and its fields are written before the findings:
+    a findings insert the database refuses must take all of them back."""
+    doc = make_document()
+    extraction = make_extraction(doc)
+    real_rows = crud._finding_rows
+
+    def broken_rows(ext: Extraction) -> list[dict[str, Any]]:
+        return [{**row, "message": None} for row in real_rows(ext)]  # NOT NULL on every backend
+
+    monkeypatch.setattr(crud, "_finding_rows", broken_rows)
+    with pytest.raises(IntegrityError):
+        crud.save_extraction(session, doc, extraction, source=doc.text.encode())
+    session.rollback()
+    assert set(crud.row_counts(session).values()) == {0}
+    assert session.exec(select(func.count()).select_from(DocumentSourceRow)).one() == 0
+    monkeypatch.undo()
+    crud.save_extraction(session, doc, extraction, source=doc.text.encode())
+    counts = crud.row_counts(session)
+    assert (counts["extraction_field"], counts["finding"]) == (len(extraction.fields), len(extraction.findings))
+
+
+def test_concurrent_saves_all_land(engine: Engine) -> None:
+    """Writers in threads, each with its own session, some on the same new document: none fails
+    (no "database is locked" on SQLite), one document per sha256, every field stored."""
+    docs = [make_document(REPORT_TEXT + f"第 {n % 4} 份\n") for n in range(12)]
+    extractions = [make_extraction(doc) for doc in docs]
+
+    def save(n: int) -> str:
+        with Session(engine) as own:
+            return crud.save_extraction(own, docs[n], extractions[n]).document_id
+
+    with ThreadPoolExecutor(max_workers=6) as threads:
+        stored = list(threads.map(save, range(len(docs))))
+    assert stored == [doc.id for doc in docs]
+    with Session(engine) as check:
+        counts = crud.row_counts(check)
+    assert counts["document"] == 4 and counts["extraction"] == 12
+    assert counts["extraction_field"] == sum(len(e.fields) for e in extractions)
+    assert counts["finding"] == sum(len(e.findings) for e in extractions)
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'wal.db'}")
+    try:
+        with engine.connect() as connection:
+            pragmas = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                       for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")}
+    finally:
+        engine.dispose()
+    assert pragmas == {"journal_mode": "wal", "busy_timeout": 30_000, "synchronous": 1, "foreign_keys": 1}
 
 
 def test_text_with_nul_is_refused_on_every_backend(session: Session) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from service.contract import Extraction
 from service.document import Document
 from service.errors import UnreadableDocument
+from service.store.db import write_transaction
 from service.store.models import DocumentRow, DocumentSourceRow, ExtractionRow, FieldRow, FindingRow
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ def save_extraction(session: Session, doc: Document, extraction: Extraction,
 
 
 def _save(session: Session, doc: Document, extraction: Extraction, source: bytes | None) -> ExtractionRow:
+    write_transaction(session)  # SQLite: take the write lock now, wait for it rather than fail
     document = _upsert_document(session, doc)
     if source is not None and session.get(DocumentSourceRow, document.id) is None:
         session.add(DocumentSourceRow(document_id=document.id, content=source))
@@ -60,10 +63,20 @@ def _save(session: Session, doc: Document, extraction: Extraction, source: bytes
     )
     session.add(row)
     session.flush()  # the extraction must exist before rows that point at it (PostgreSQL checks at once)
-    session.add_all(_field_rows(extraction))
-    session.add_all(_finding_rows(extraction))
-    session.commit()
-    session.refresh(row)
+    # Hundreds of fields: one executemany INSERT each for fields and findings, not one ORM
+    # object (identity map, unit of work, per-row attribute events) per row.
+    fields = _field_rows(extraction)
+    if fields:
+        session.exec(insert(FieldRow), params=fields)
+    findings = _finding_rows(extraction)
+    if findings:
+        session.exec(insert(FindingRow), params=findings)
+    # What was just written is what the caller holds: no reload (the contract JSON is large).
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
     return row
 
 
@@ -120,36 +133,37 @@ def get_source(session: Session, document_id: str) -> bytes | None:
     return None if row is None else row.content
 
 
-def _field_rows(extraction: Extraction) -> list[FieldRow]:
+def _field_rows(extraction: Extraction) -> list[dict[str, Any]]:
+    """FieldRow's columns per field, in contract order (`position`)."""
     ext_id = extraction.extraction.id
-    return [
-        FieldRow(
-            extraction_id=ext_id,
-            position=position,
-            path=field.path,
-            value=field.value,
-            confidence=field.confidence,
-            level=field.level,
-            sources=field.model_dump(mode="json")["sources"],
-            span_start=field.span[0] if field.span else None,
-            span_end=field.span[1] if field.span else None,
-            flags=list(field.flags),
-        )
-        for position, field in enumerate(extraction.fields)
-    ]
+    rows: list[dict[str, Any]] = []
+    for position, field in enumerate(extraction.fields):
+        rows.append({
+            "extraction_id": ext_id,
+            "position": position,
+            "path": field.path,
+            "value": field.value,
+            "confidence": field.confidence,
+            "level": field.level,
+            "sources": field.model_dump(mode="json", include={"sources"})["sources"],
+            "span_start": field.span[0] if field.span else None,
+            "span_end": field.span[1] if field.span else None,
+            "flags": list(field.flags),
+        })
+    return rows
 
 
-def _finding_rows(extraction: Extraction) -> list[FindingRow]:
+def _finding_rows(extraction: Extraction) -> list[dict[str, Any]]:
     ext_id = extraction.extraction.id
     return [
-        FindingRow(
-            extraction_id=ext_id,
-            position=position,
-            kind=finding.kind,
-            path=finding.path,
-            message=finding.message,
-            spans=[list(span) for span in finding.spans],
-        )
+        {
+            "extraction_id": ext_id,
+            "position": position,
+            "kind": finding.kind,
+            "path": finding.path,
+            "message": finding.message,
+            "spans": [list(span) for span in finding.spans],
+        }
         for position, finding in enumerate(extraction.findings)
     ]
 

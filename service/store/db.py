@@ -10,8 +10,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -35,22 +36,75 @@ def make_engine(database_url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+# How long a SQLite writer waits for another's lock before "database is locked" (milliseconds).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option naming how a SQLite transaction begins: DEFERRED (default: readers never
+# block, in WAL not even on a writer) or IMMEDIATE (takes the write lock at BEGIN; see write_transaction).
+SQLITE_BEGIN = "sqlite_begin"
+
+
 def _sqlite_engine(url: URL) -> Engine:
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    """SQLite for many concurrent requests.
+
+    - WAL: readers never block the writer nor the writer the readers (the default rollback
+      journal locks the whole file for every write).
+    - synchronous=NORMAL: in WAL mode this cannot corrupt the database; a power cut (not a
+      process crash) may lose the last transactions committed before it. FULL would fsync on
+      every commit for that last guarantee.
+    - busy_timeout: a writer waits up to 30 s for the lock instead of failing at once.
+    - pysqlite's own BEGIN is switched off and SQLAlchemy's "begin" event emits it instead
+      (the recipe in SQLAlchemy's pysqlite docs): pysqlite begins late and lazily, and a
+      transaction that reads then writes would need to upgrade its lock, which SQLite refuses
+      at once when another writer got there first (SQLITE_BUSY without waiting).
+      write_transaction() begins IMMEDIATE, so writers queue on the busy timeout instead.
+    """
+    kwargs: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    }
     database = url.database
     if not database or database == ":memory:":
         kwargs["poolclass"] = StaticPool  # one shared connection, or each one sees an empty database
     else:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **kwargs)
-    event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # no implicit BEGIN from pysqlite: see _sqlite_engine
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")  # stays on in the file; ':memory:' answers 'memory'
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    if mode not in ("DEFERRED", "IMMEDIATE"):
+        raise ValueError(f"{SQLITE_BEGIN} must be DEFERRED or IMMEDIATE, not {mode!r}")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def write_transaction(session: Session) -> None:
+    """Begin the session's next transaction as a writer: on SQLite `BEGIN IMMEDIATE`, which waits
+    (busy timeout) for the write lock up front instead of failing when a read lock cannot be
+    upgraded; elsewhere a no-op (PostgreSQL locks rows, not the database).
+
+    A transaction already open on SQLite is committed first (its flushed changes were going to
+    be committed with this write anyway): a deferred transaction cannot become IMMEDIATE.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
 
 
 def alembic_config(database_url: str | None = None) -> Config:
