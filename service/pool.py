@@ -274,7 +274,11 @@ async def extract_async(data: bytes, filename: str | None = None, *, workers: in
 
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, lambda: pipeline.extract_bytes(data, filename, **options))
-    pool = get_pool(size, queue)
+    running = _pool
+    if running is None or (running.workers, running.queue) != (size, queue):
+        # Starting the workers takes a moment: not on the event loop.
+        running = await asyncio.to_thread(get_pool, size, queue)
+    pool = running
     for attempt in range(2):
         future, executor = pool.submit(_run, data, filename, options)
         try:

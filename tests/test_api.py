@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -16,12 +19,14 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.types import Message
 
-from service import __version__
+from service import __version__, pool
 from service.api.upload import read_upload
 from service.contract import Extraction
 from service.errors import TooLarge
 from service.store import crud
+from service.store.db import make_engine
 from tests.conftest import seed_files
+from tests.ui_server import running_server
 
 SEED = seed_files()[0]
 SMALL_LIMIT = 4096  # bytes; every seed report is larger
@@ -191,11 +196,12 @@ def test_reading_stops_once_over_the_limit() -> None:
 
 
 def test_pipeline_crash_is_a_500_without_a_traceback(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(data: bytes, filename: str | None = None) -> Any:
+    def explode(data: bytes, filename: str | None = None, **options: Any) -> Any:
         raise RuntimeError("secret internals")
 
+    client = make_client(workers=0)  # the pipeline in this process, where the patch is seen
     monkeypatch.setattr("service.pipeline.extract_bytes", explode)
     response = upload(client, SEED)
     assert response.status_code == 500
@@ -203,6 +209,75 @@ def test_pipeline_crash_is_a_500_without_a_traceback(
     assert body["error"] == "internal_error"
     assert "secret" not in response.text and "Traceback" not in response.text
     assert set(row_counts(client).values()) == {0}
+
+
+def _explode_in_worker(data: bytes, filename: str | None, options: dict[str, Any]) -> Any:
+    raise RuntimeError("secret internals")
+
+
+def test_crash_in_a_worker_process_is_a_500_without_a_traceback(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client(workers=1)
+    monkeypatch.setattr(pool, "_run", _explode_in_worker)  # pickled by name: runs in the worker
+    response = upload(client, SEED)
+    assert response.status_code == 500, response.text
+    assert response.json()["error"] == "internal_error"
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert set(row_counts(client).values()) == {0}
+
+
+def test_a_full_pool_answers_503_with_retry_after_and_stores_nothing(make_client: ClientFactory) -> None:
+    client = make_client(workers=1, pool_queue=0)
+    running = pool.get_pool(1, 0)
+    taken, _ = running.submit(time.sleep, 1.5)  # the one worker is busy, nothing may wait
+    try:
+        response = upload(client, SEED)
+    finally:
+        taken.result(timeout=30)
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["error"] == "busy" and body["reason_zh"] and body["reason_en"]
+    assert int(response.headers["retry-after"]) >= 1
+    assert set(row_counts(client).values()) == {0}
+    assert upload(client, SEED).status_code == 200  # the worker free again: served
+
+
+def test_concurrent_uploads_on_a_real_server_are_all_stored_once(database_url: str, tmp_path: Path) -> None:
+    """16 uploads at once against uvicorn (worker processes, the real store): half the same
+    document, half different ones. All 200, each document stored once, every field and finding
+    of every extraction stored, and no "database is locked" in the server's log."""
+    seeds = seed_files()
+    same = seeds[0].read_bytes()
+    bodies = [(f"same{n}.txt", same) if n % 2 else
+              (f"other{n}.txt", seeds[n % len(seeds)].read_bytes() + f"\n并发测试 {n}\n".encode())
+              for n in range(16)]
+    with running_server(tmp_path, database_url) as server:
+        def post(body: tuple[str, bytes]) -> httpx.Response:
+            with httpx.Client(timeout=120) as http:
+                return http.post(f"{server.url}/extract", files={"file": (body[0], body[1], "text/plain")},
+                                 data={"mode": "deterministic"})
+
+        with ThreadPoolExecutor(max_workers=16) as clients:
+            responses = list(clients.map(post, bodies))
+    assert [r.status_code for r in responses] == [200] * 16, [r.text[:200] for r in responses if r.status_code != 200]
+    extractions = [Extraction.model_validate(r.json()) for r in responses]
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            counts = crud.row_counts(session)
+            stored_per_sha = session.connection().execute(
+                text("SELECT sha256, count(*) FROM document GROUP BY sha256")).all()
+    finally:
+        engine.dispose()
+    distinct = {hashlib.sha256(data).hexdigest() for _, data in bodies}
+    assert {sha for sha, _ in stored_per_sha} == distinct and all(n == 1 for _, n in stored_per_sha)
+    assert len({e.document.id for e in extractions}) == len(distinct) == counts["document"]
+    assert counts["extraction"] == 16 == len({e.extraction.id for e in extractions})
+    assert counts["extraction_field"] == sum(len(e.fields) for e in extractions)
+    assert counts["finding"] == sum(len(e.findings) for e in extractions)
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert "database is locked" not in log and "Traceback" not in log, log[-2000:]
 
 
 @pytest.mark.parametrize("path", ["/documents/doc_nope", "/documents/doc_nope/text", "/extractions/ext_nope"])

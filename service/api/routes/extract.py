@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from service import pipeline
+from service import pipeline, pool
 from service.api.deps import SessionDep, SettingsDep
-from service.api.errors import InternalError
+from service.api.errors import InternalError, error_body
 from service.api.public import ErrorPublic
 from service.api.upload import DRAIN_FACTOR, ExtractRequest, Upload, read_upload
 from service.config import Settings
 from service.contract import Extraction
+from service.document import Document
 from service.errors import NianbaoError
+from service.pool import PoolBusy
 from service.store import crud
 
 log = logging.getLogger(__name__)
@@ -42,40 +46,71 @@ _REQUEST_BODY: dict[str, Any] = {
     }
 }
 _REFUSALS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorPublic} for status in (400, 413, 415, 422, 500)
+    status: {"model": ErrorPublic} for status in (400, 413, 415, 422, 500, 503)
 }
 
 
 @router.post("/extract", response_model=Extraction, responses=_REFUSALS, openapi_extra=_REQUEST_BODY)
-async def extract(request: Request, session: SessionDep, settings: SettingsDep) -> Extraction:
+async def extract(request: Request, session: SessionDep, settings: SettingsDep) -> Extraction | JSONResponse:
     """Read one report (a multipart `file`, or JSON `{"text": ..., "filename": ...}`).
 
     `mode` (form field or JSON field): `auto` (default) uses the model when one is configured,
     `deterministic` never does, `llm` requires one (422 `llm_not_configured` otherwise);
     `llm_scope`: `doubtful` (default) or `all`. A model that fails still gives a 200 with the
-    parsers' record and the failures in `extraction.failures`.
+    parsers' record and the failures in `extraction.failures`. When every worker is busy and
+    the queue is full: 503 `busy` with Retry-After.
     Returns the contract JSON; the extraction is stored with its document (one per sha256).
     """
     limit = settings.max_upload_bytes
     upload = await read_upload(request, limit, drain_bytes=DRAIN_FACTOR * limit)
-    # The model's calls are blocking HTTP: in the thread pool, never on the event loop.
-    return await run_in_threadpool(extract_and_store, session, upload, settings)
-
-
-def extract_and_store(session: Session, upload: Upload, settings: Settings | None = None) -> Extraction:
-    """Pipeline then storage; a refusal or a failure stores nothing."""
-    options: dict[str, Any] = {k: v for k, v in (("mode", upload.mode), ("llm_scope", upload.llm_scope), ("settings", settings))
-               if v is not None}
+    if pipeline.resolve_mode(upload.mode, settings) == "llm":
+        # The model's calls are blocking HTTP waits, bounded by NIANBAO_LLM_CONCURRENCY across
+        # this process: in the thread pool (a pool worker would sit idle on the network).
+        return await run_in_threadpool(extract_and_store, session, upload, settings)
     try:
-        doc, extraction = pipeline.extract_bytes(upload.data, upload.filename, **options)
+        doc, extraction = await _read(pool.extract_async(upload.data, upload.filename, **_options(upload, settings)),
+                                      upload)
+    except PoolBusy as busy:
+        return JSONResponse(status_code=busy.status_code, headers={"Retry-After": str(busy.retry_after)},
+                            content=error_body(busy.code, busy.message_zh, busy.message_en))
+    # Storage stays in this process, in a thread: the event loop keeps serving.
+    return await run_in_threadpool(store, session, doc, extraction, upload.data)
+
+
+def _options(upload: Upload, settings: Settings | None) -> dict[str, Any]:
+    return {k: v for k, v in (("mode", upload.mode), ("llm_scope", upload.llm_scope), ("settings", settings))
+            if v is not None}
+
+
+async def _read(reading: Awaitable[tuple[Document, Extraction]], upload: Upload) -> tuple[Document, Extraction]:
+    """The pipeline's result; a refusal passes through, anything else is a logged 500."""
+    try:
+        return await reading
     except NianbaoError as refusal:
         log.info("refused %r: %s", upload.filename, refusal.message_en)
         raise
     except Exception as exc:
         log.exception("pipeline failed on %r (%d bytes)", upload.filename, len(upload.data))
         raise InternalError() from exc
+
+
+def extract_and_store(session: Session, upload: Upload, settings: Settings | None = None) -> Extraction:
+    """Pipeline (in this thread) then storage; a refusal or a failure stores nothing."""
     try:
-        crud.save_extraction(session, doc, extraction, source=upload.data)
+        doc, extraction = pipeline.extract_bytes(upload.data, upload.filename, **_options(upload, settings))
+    except NianbaoError as refusal:
+        log.info("refused %r: %s", upload.filename, refusal.message_en)
+        raise
+    except Exception as exc:
+        log.exception("pipeline failed on %r (%d bytes)", upload.filename, len(upload.data))
+        raise InternalError() from exc
+    return store(session, doc, extraction, upload.data)
+
+
+def store(session: Session, doc: Document, extraction: Extraction, source: bytes) -> Extraction:
+    """Save in one transaction; a failure stores nothing and is a logged 500."""
+    try:
+        crud.save_extraction(session, doc, extraction, source=source)
     except NianbaoError:
         session.rollback()
         raise
