@@ -36,9 +36,7 @@ class Label(BaseModel):
 
     def forms(self) -> list[str]:
         """Every printed form, normalized for matching, longest first."""
-        seen = {compact(x) for x in [self.label, *self.variants]}
-        seen |= {strip_numbering(x) for x in seen}
-        return sorted((x for x in seen if x), key=len, reverse=True)
+        return list(_forms(self.label, tuple(self.variants)))
 
 
 class Table2Group(BaseModel):
@@ -56,6 +54,14 @@ class Equation(BaseModel):
     rhs: list[str]
     when: str | None = None
     description_zh: str
+
+
+@cache
+def _forms(label: str, variants: tuple[str, ...]) -> tuple[str, ...]:
+    """Label.forms, computed once per label: the row finders ask for it for every row and line."""
+    seen = {compact(x) for x in [label, *variants]}
+    seen |= {strip_numbering(x) for x in seen}
+    return tuple(sorted((x for x in seen if x), key=len, reverse=True))
 
 
 def compact(text: str) -> str:
@@ -95,7 +101,12 @@ def field_types() -> dict[str, str]:
 
 def paths_for(template: str) -> list[str]:
     """Every catalog path a report on this template has, in catalog order."""
-    return [f.path for f in catalog() if template in f.templates]
+    return list(_paths_for(template))
+
+
+@cache
+def _paths_for(template: str) -> tuple[str, ...]:
+    return tuple(f.path for f in catalog() if template in f.templates)
 
 
 @cache
@@ -130,7 +141,13 @@ def table4_columns() -> tuple[Label, ...]:
 
 
 def blank_markers() -> set[str]:
-    return set(raw()["blank_markers"])
+    return set(blank_marker_set())
+
+
+@cache
+def blank_marker_set() -> frozenset[str]:
+    """The printed blank markers, built once (every cell of every row asks)."""
+    return frozenset(raw()["blank_markers"])
 
 
 @cache

@@ -29,6 +29,7 @@ from service.templates import SCHEMAS_DIR, table3_rows, table4_groups
 TABLE_MARK = "\x00"
 HAN = "\u4e00-\u9fff"
 CLAUSE_END = ",。;:!?\x00"
+_VIEW_RUN = re.compile(r"(\x00(?:\s*\x00)*)|[^\s\x00]+")
 # One clause, no digits / one clause: the room a pattern may leave between its key words.
 NOT_DIGIT = r"[^,。;:!?、\x00\d]"
 IN_CLAUSE = r"[^,。;:!?\x00]"
@@ -97,11 +98,14 @@ def build_view(text: str, table_spans: Iterable[tuple[int, int]]) -> ProseView:
     masked = "".join(parts)
     chars: list[str] = []
     offsets: list[int] = []
-    for i, ch in enumerate(masked):
-        if ch.isspace() or (ch == TABLE_MARK and chars and chars[-1] == TABLE_MARK):
-            continue
-        chars.append(ch)
-        offsets.append(i)
+    # Runs, not characters: a table's marks (white space between them) stand as one mark.
+    for m in _VIEW_RUN.finditer(masked):
+        if m.group(1):
+            chars.append(TABLE_MARK)
+            offsets.append(m.start())
+        else:
+            chars.append(m.group())
+            offsets.extend(range(m.start(), m.end()))
     return ProseView(text, masked, "".join(chars), tuple(offsets))
 
 
