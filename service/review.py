@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Boolean, Numeric, String, and_, case, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col, select
 
 from service import templates
@@ -97,8 +103,58 @@ def _labels() -> dict[str, str]:
     return {f.path: f.label_zh for f in templates.catalog()}
 
 
-def field_view(field: FieldRow, review: FieldReviewRow | None, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """One field as the review API shows it: the reviewed value wins where there is one."""
+BoxFinder = Callable[[int | None, int | None], dict[str, Any] | None]
+
+
+def box_finder(boxes: list[dict[str, Any]] | None) -> BoxFinder:
+    """span → the PDF cell box (page, bbox, page size) the span was read from, or None.
+
+    A box belongs to the cell whose span in the text contains the field's span, or overlaps it
+    most (a value read from part of a cell, or across two); an empty span (a blank cell) matches
+    only the blank cell at that very position.
+    """
+    ordered = sorted((b for b in boxes or [] if _valid_box(b)), key=lambda b: (b["span"][0], b["span"][1]))
+    starts = [b["span"][0] for b in ordered]
+
+    def find(start: int | None, end: int | None) -> dict[str, Any] | None:
+        if start is None or end is None or not ordered:
+            return None
+        best: dict[str, Any] | None = None
+        best_overlap = 0
+        # Cells do not overlap one another in the text: only those starting before `end` can touch.
+        for box in reversed(ordered[:bisect_right(starts, max(start, end))]):
+            s, e = box["span"]
+            if start == end:
+                if s == e == start:
+                    return _box_view(box)
+                if e < start:
+                    break
+                continue
+            overlap = min(e, end) - max(s, start)
+            if overlap > best_overlap:
+                best, best_overlap = box, overlap
+            if e <= start:
+                break
+        return _box_view(best) if best is not None else None
+
+    return find
+
+
+def _valid_box(box: Any) -> bool:
+    return (isinstance(box, dict) and isinstance(box.get("span"), list | tuple) and len(box["span"]) == 2
+            and isinstance(box.get("page"), int) and isinstance(box.get("bbox"), list | tuple)
+            and len(box["bbox"]) == 4)
+
+
+def _box_view(box: dict[str, Any]) -> dict[str, Any]:
+    return {"page": box["page"], "bbox": list(box["bbox"]), "page_width": box["page_width"],
+            "page_height": box["page_height"]}
+
+
+def field_view(field: FieldRow, review: FieldReviewRow | None, labels: dict[str, str] | None = None,
+               boxes: BoxFinder | None = None) -> dict[str, Any]:
+    """One field as the review API shows it: the reviewed value wins where there is one; `box` is
+    where on a PDF page its cell stood (None for other formats and for values read from prose)."""
     labels = labels if labels is not None else _labels()
     span = [field.span_start, field.span_end] if field.span_start is not None else None
     return {
@@ -114,6 +170,7 @@ def field_view(field: FieldRow, review: FieldReviewRow | None, labels: dict[str,
         "reviewed_value": review.value if review else None,
         "version": review.version if review else 0,
         "disagrees": review is not None and not same_value(review.value, field.value),
+        "box": boxes(field.span_start, field.span_end) if boxes is not None else None,
     }
 
 
@@ -136,13 +193,14 @@ def document_review(session: Session, document_id: str) -> dict[str, Any]:
     fields = crud.get_fields(session, latest)
     by_path = {f.path: f for f in fields}
     template = by_path["meta.template"].value if "meta.template" in by_path else None
+    boxes = box_finder(document.boxes)
     return {
         "document": {"id": document.id, "filename": document.filename, "media_type": document.media_type,
                      "chars": document.chars, "pages": document.pages},
         "extraction_id": latest,
         "template": template,
         "status": status_of(session, document_id),
-        "fields": [field_view(f, reviews.get(f.path), labels) for f in fields],
+        "fields": [field_view(f, reviews.get(f.path), labels, boxes) for f in fields],
         "findings": [{"kind": f.kind, "path": f.path, "message": f.message, "spans": f.spans}
                      for f in crud.get_findings(session, latest)],
     }
@@ -158,11 +216,17 @@ def _field_row(session: Session, document_id: str, path: str) -> FieldRow:
     return field
 
 
+def _boxes_of(session: Session, document_id: str) -> BoxFinder:
+    """The document's cell boxes (the column alone: the row carries the whole text)."""
+    boxes = session.exec(select(DocumentRow.boxes).where(DocumentRow.id == document_id)).first()
+    return box_finder(boxes)
+
+
 def current_field(session: Session, document_id: str, path: str) -> dict[str, Any]:
     field = _field_row(session, document_id, path)
     review = session.exec(select(FieldReviewRow).where(
         FieldReviewRow.document_id == document_id, FieldReviewRow.path == path)).first()
-    return field_view(field, review)
+    return field_view(field, review, boxes=_boxes_of(session, document_id))
 
 
 def coerce_value(path: str, value: Any) -> Any:
@@ -242,7 +306,7 @@ def apply_review(session: Session, document_id: str, path: str, change: Change, 
         FieldReviewRow.document_id == document_id, FieldReviewRow.path == path)).first()
     stored_version = review.version if review else 0
     if version != stored_version:
-        raise StaleVersion(field_view(field, review))
+        raise StaleVersion(field_view(field, review, boxes=_boxes_of(session, document_id)))
     old = review.value if review else field.value
     now = dt.datetime.now(dt.UTC)
     if review is None:
@@ -302,100 +366,169 @@ def record_reextract(session: Session, document_id: str, old_id: str, new_id: st
     session.commit()
 
 
-def queue(session: Session, limit: int) -> list[dict[str, Any]]:
-    """Fields no one has reviewed yet, lowest confidence first, across every document's newest extraction."""
-    latest = latest_extractions(session)
-    if not latest:
-        return []
+def queue(session: Session, limit: int, level: str | None = None) -> list[dict[str, Any]]:
+    """Fields no one has reviewed yet, lowest confidence first, across every document's newest
+    extraction; `level` keeps one level only."""
+    latest = _latest_subquery()
     reviewed = (select(FieldReviewRow.id)
-                .where(FieldReviewRow.document_id == ExtractionRow.document_id, FieldReviewRow.path == FieldRow.path)
+                .where(FieldReviewRow.document_id == latest.c.document_id, FieldReviewRow.path == FieldRow.path)
                 .exists())
-    query = (select(FieldRow, ExtractionRow.document_id)
-             .join(ExtractionRow, col(ExtractionRow.id) == col(FieldRow.extraction_id))
-             .where(col(FieldRow.extraction_id).in_(list(latest.values())), ~reviewed)
-             .order_by(col(FieldRow.confidence), col(FieldRow.extraction_id), col(FieldRow.position))
-             .limit(limit))
+    query = (select(FieldRow, latest.c.document_id)
+             .join(latest, latest.c.extraction_id == col(FieldRow.extraction_id))
+             .where(~reviewed))
+    if level is not None:
+        query = query.where(FieldRow.level == level)
+    query = query.order_by(col(FieldRow.confidence), col(FieldRow.extraction_id), col(FieldRow.position)).limit(limit)
     return [{"document_id": doc_id, "path": f.path, "value": f.value, "level": f.level, "confidence": f.confidence}
             for f, doc_id in session.exec(query).all()]
 
 
-def _meta(session: Session, extraction_ids: list[str]) -> dict[str, dict[str, Any]]:
-    meta: dict[str, dict[str, Any]] = {i: {} for i in extraction_ids}
-    if not extraction_ids:
-        return meta
-    query = select(FieldRow).where(col(FieldRow.extraction_id).in_(extraction_ids),
-                                   col(FieldRow.path).in_(["meta.issuer", "meta.report_year", "meta.template",
-                                                           "meta.division_code"]))
-    for f in session.exec(query).all():
-        meta[f.extraction_id][f.path] = f.value
-    return meta
+def _latest_subquery() -> Any:
+    """(document_id, extraction_id) of every document's newest extraction, in SQL (a window)."""
+    rank = func.row_number().over(partition_by=col(ExtractionRow.document_id),
+                                  order_by=(col(ExtractionRow.created_at).desc(), col(ExtractionRow.id).desc()))
+    ranked = select(col(ExtractionRow.document_id).label("document_id"),
+                    col(ExtractionRow.id).label("extraction_id"), rank.label("rank")).subquery("ranked")
+    return select(ranked.c.document_id, ranked.c.extraction_id).where(ranked.c.rank == 1).subquery("latest")
 
 
-def _counts(session: Session, table: Any, extraction_ids: list[str], *where: Any) -> dict[str, int]:
-    if not extraction_ids:
-        return {}
-    query = (select(table.extraction_id, func.count()).where(col(table.extraction_id).in_(extraction_ids), *where)
-             .group_by(table.extraction_id))
-    return {k: int(v) for k, v in session.exec(query).all()}
+class _JsonText(FunctionElement[str]):
+    """A JSON column's value as SQL text when it is a JSON string (else NULL), compared bytewise."""
+
+    type = String()
+    inherit_cache = True
+
+
+class _JsonNumber(FunctionElement[Any]):
+    """A JSON column's value as an SQL number when it is a JSON number (else NULL)."""
+
+    type = Numeric()
+    inherit_cache = True
+
+
+class _Contains(FunctionElement[bool]):
+    """Whether the first text contains the second, case-sensitively (LIKE is not, on SQLite)."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+class _Bytewise(FunctionElement[str]):
+    """Text ordered by code point on every backend (SQLite's default; PostgreSQL's "C" collation)."""
+
+    type = String()
+    inherit_cache = True
+
+
+def _args(element: Any, compiler: Any, **kw: Any) -> list[str]:
+    return [compiler.process(arg, **kw) for arg in element.clauses]
+
+
+@compiles(_JsonText, "sqlite")
+def _json_text_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = _args(element, compiler, **kw)
+    return f"(CASE WHEN json_type({arg}) = 'text' THEN json_extract({arg}, '$') END)"
+
+
+@compiles(_JsonText, "postgresql")
+def _json_text_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = _args(element, compiler, **kw)
+    return f"((CASE WHEN json_typeof({arg}) = 'string' THEN ({arg} #>> '{{}}') END) COLLATE \"C\")"
+
+
+@compiles(_JsonNumber, "sqlite")
+def _json_number_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = _args(element, compiler, **kw)
+    return f"(CASE WHEN json_type({arg}) IN ('integer', 'real') THEN json_extract({arg}, '$') END)"
+
+
+@compiles(_JsonNumber, "postgresql")
+def _json_number_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = _args(element, compiler, **kw)
+    return f"(CASE WHEN json_typeof({arg}) = 'number' THEN CAST(({arg} #>> '{{}}') AS NUMERIC) END)"
+
+
+@compiles(_Contains, "sqlite")
+def _contains_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    haystack, needle = _args(element, compiler, **kw)
+    return f"(instr({haystack}, {needle}) > 0)"
+
+
+@compiles(_Contains, "postgresql")
+def _contains_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    haystack, needle = _args(element, compiler, **kw)
+    return f"(strpos({haystack}, {needle}) > 0)"
+
+
+@compiles(_Bytewise)
+def _bytewise(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = _args(element, compiler, **kw)
+    return arg
+
+
+@compiles(_Bytewise, "postgresql")
+def _bytewise_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = _args(element, compiler, **kw)
+    return f'({arg} COLLATE "C")'
 
 
 def list_documents(session: Session, *, issuer: str | None = None, year: int | None = None,
                    status: str | None = None, finding_kind: str | None = None, sort: str = "created",
                    order: str = "desc", page: int = 1, per_page: int = 50) -> dict[str, Any]:
-    """The documents list of the review UI: filtered, sorted, one page of it, and the total."""
+    """The documents list of the review UI: filtered, sorted and paged by the database, and the
+    total. Each document is shown by its newest extraction; an unknown issuer or year sorts last."""
     if status is not None and status not in STATUSES:
         raise InvalidReview(f"status must be one of {', '.join(STATUSES)}", f"状态必须是 {'、'.join(STATUSES)} 之一")
     if sort not in SORTS:
         raise InvalidReview(f"sort must be one of {', '.join(SORTS)}", f"排序必须是 {'、'.join(SORTS)} 之一")
     if order not in ("asc", "desc"):
         raise InvalidReview("order must be asc or desc", "顺序必须是 asc 或 desc")
-    latest = latest_extractions(session)
-    ids = list(latest.values())
-    meta = _meta(session, ids)
-    low = _counts(session, FieldRow, ids, FieldRow.level == "low")
-    findings = _counts(session, FindingRow, ids)
-    kinds: set[str] = set()
-    if finding_kind and ids:
-        kinds = set(session.exec(select(FindingRow.extraction_id).where(
-            col(FindingRow.extraction_id).in_(ids), FindingRow.kind == finding_kind)).all())
-    statuses = {r.document_id: r.status for r in session.exec(select(DocumentStatusRow)).all()}
-    items: list[dict[str, Any]] = []
+    latest = _latest_subquery()
+    ext = latest.c.extraction_id
+    meta = {path: aliased(FieldRow) for path in ("meta.issuer", "meta.report_year", "meta.template")}
+    low = (select(func.count()).select_from(FieldRow)
+           .where(col(FieldRow.extraction_id) == ext, FieldRow.level == "low").scalar_subquery())
+    findings = select(func.count()).select_from(FindingRow).where(col(FindingRow.extraction_id) == ext).scalar_subquery()
+    state = func.coalesce(col(DocumentStatusRow.status), "to_review")
+    issuer_text = _JsonText(meta["meta.issuer"].value)
+    year_number = _JsonNumber(meta["meta.report_year"].value)
     # Columns, not rows: a document row carries its whole text.
-    listed = select(DocumentRow.id, DocumentRow.filename, DocumentRow.created_at).where(
-        col(DocumentRow.id).in_(list(latest)))
-    for doc_id, filename, created_at in session.exec(listed).all():
-        ext_id = latest[doc_id]
-        m = meta.get(ext_id, {})
-        item = {
-            "id": doc_id, "filename": filename, "issuer": m.get("meta.issuer"),
-            "year": m.get("meta.report_year"), "template": m.get("meta.template"),
-            "status": statuses.get(doc_id, "to_review"), "low_count": low.get(ext_id, 0),
-            "findings_count": findings.get(ext_id, 0), "extraction_id": ext_id,
-            "created_at": created_at,
-        }
-        if issuer and issuer not in str(item["issuer"] or ""):
-            continue
-        if year is not None and item["year"] != year:
-            continue
-        if status and item["status"] != status:
-            continue
-        if finding_kind and ext_id not in kinds:
-            continue
-        items.append(item)
-    key = {"issuer": "issuer", "year": "year", "low": "low_count", "findings": "findings_count",
-           "created": "created_at"}[sort]
-    present = [i for i in items if i[key] is not None]
-    absent = [i for i in items if i[key] is None]  # unknown issuer/year: always last
-    present.sort(key=lambda i: (_sortable(i[key]), i["id"]), reverse=order == "desc")
-    ordered = present + sorted(absent, key=lambda i: i["id"])
-    start = (page - 1) * per_page
-    return {"items": ordered[start:start + per_page], "total": len(ordered), "page": page, "per_page": per_page}
-
-
-def _sortable(value: Any) -> Any:
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)  # SQLite returns naive UTC
-    return value
+    query = (sa_select(col(DocumentRow.id), col(DocumentRow.filename), col(DocumentRow.created_at), ext,
+                    meta["meta.issuer"].value, meta["meta.report_year"].value, meta["meta.template"].value,
+                    state, low, findings)
+             .select_from(DocumentRow)
+             .join(latest, latest.c.document_id == col(DocumentRow.id))
+             .outerjoin(DocumentStatusRow, col(DocumentStatusRow.document_id) == col(DocumentRow.id)))
+    for path, alias in meta.items():
+        query = query.outerjoin(alias, and_(col(alias.extraction_id) == ext, col(alias.path) == path))
+    if issuer:
+        query = query.where(_Contains(issuer_text, issuer))
+    if year is not None:
+        query = query.where(year_number == year)
+    if status:
+        query = query.where(state == status)
+    if finding_kind:
+        query = query.where(select(FindingRow.id).where(col(FindingRow.extraction_id) == ext,
+                                                        FindingRow.kind == finding_kind).exists())
+    total = int(session.execute(sa_select(func.count()).select_from(query.subquery())).scalar_one())
+    key = {"issuer": issuer_text, "year": year_number, "low": low, "findings": findings,
+           "created": col(DocumentRow.created_at)}[sort]
+    doc_id = _Bytewise(col(DocumentRow.id))
+    direction = (lambda e: e.desc()) if order == "desc" else (lambda e: e.asc())
+    query = query.order_by(
+        case((key.is_(None), 1), else_=0),  # unknown issuer/year: always last, by id
+        direction(key),
+        case((key.is_(None), doc_id), else_=None).asc(),
+        direction(doc_id),
+    ).offset((page - 1) * per_page).limit(per_page)
+    items = [
+        {"id": d, "filename": filename, "issuer": issuer_value, "year": year_value, "template": template,
+         "status": status_value, "low_count": int(low_count), "findings_count": int(findings_count),
+         "extraction_id": ext_id, "created_at": created_at}
+        for (d, filename, created_at, ext_id, issuer_value, year_value, template, status_value, low_count,
+             findings_count) in session.execute(query).all()
+    ]
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 
 def grid(template: str) -> dict[str, Any]:
@@ -449,6 +582,22 @@ def stored_document(document: DocumentRow) -> Document:
     return doc.model_copy(update={"filename": document.filename, "sha256": document.sha256,
                                   "media_type": document.media_type, "encoding": document.encoding,
                                   "pages": document.pages})
+
+
+def reread_document(session: Session, document: DocumentRow) -> Document:
+    """The stored document read again: from the uploaded bytes when they were kept (the whole
+    ingest, so a new reader sees what the file holds and a PDF gets its cell boxes), else from
+    the stored text (documents stored before the bytes were kept)."""
+    from service.ingest import ingest
+
+    source = crud.get_source(session, document.id)
+    if source is None:
+        return stored_document(document)
+    doc = ingest(source, document.filename)
+    if doc.sha256 != document.sha256:  # a damaged store: never file a reading under another document
+        raise InvalidReview("the stored file does not match the document; upload the original file again",
+                            "存储的原文件与文档不符，请重新上传原文件")
+    return doc
 
 
 def reviewed_gold(session: Session) -> list[tuple[DocumentRow, dict[str, Any]]]:

@@ -6,7 +6,7 @@ import io
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from service.document import Cell, Table
 from service.errors import DocumentTooLarge, UnreadableDocument
 from service.ingest.limits import Limits
 from service.ingest.normalize import normalize_text
-from service.ingest.pdf import read_pdf
+from service.ingest.pdf import PdfRead, read_pdf, read_pdf_document
 from tests import pathological
 from tests.fixtures_binary import (
     CJK_FONT,
@@ -458,3 +458,123 @@ def test_pdfium_characters_and_edges_are_laid_out_as_pdfplumber_lays_them_out(ro
     assert max(abs(a - b) for o, t in zip(ours, theirs_chars, strict=True) for a, b in zip(o[1:], t[1:], strict=True)) < 1
     assert sorted((e["orientation"], *(round(e[k], 3) for k in ("x0", "x1", "top", "bottom")))
                   for e in content.edges if e["orientation"]) == theirs_edges
+
+
+# ------------------------------------------------------------------ cell boxes
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", normalize_text(text))
+
+
+def assert_boxes_hold_their_cells(data: bytes) -> PdfRead:
+    """Every box, asked of pdfium independently of the reading (the text inside its rectangle,
+    in PDF page coordinates), holds exactly its cell's text; every non-empty cell of a ruled
+    table has a box; spans point into the text."""
+    import pypdfium2
+
+    read = read_pdf_document(data)
+    assert read.boxes, "no cell boxes"
+    spans = [b.span for b in read.boxes]
+    assert spans == sorted(spans) and len(set(spans)) == len(spans)
+    doc = pypdfium2.PdfDocument(data)
+    try:
+        for box in read.boxes:
+            page = doc[box.page - 1]
+            textpage = page.get_textpage()
+            left, _, _, top = page.get_cropbox()
+            assert (box.page_width, box.page_height) == pytest.approx(page.get_size())
+            x0, y0, x1, y1 = box.bbox
+            assert 0 <= x0 < x1 <= box.page_width and 0 <= y0 < y1 <= box.page_height
+            inside = textpage.get_text_bounded(left=left + x0 + 0.5, bottom=top - y1 + 0.5,
+                                               right=left + x1 - 0.5, top=top - y0 - 0.5)
+            printed = read.text[box.span[0]:box.span[1]]
+            assert _squeezed(inside) == _squeezed(printed), (box, printed, inside)
+            textpage.close()
+            page.close()
+    finally:
+        doc.close()
+    boxed = set(spans)
+    for table in read.tables:
+        for row in table.rows:
+            for cell in row:
+                assert cell.text == "" or cell.span in boxed, cell
+    return read
+
+
+def test_hongze_cell_boxes_hold_the_text_pdfium_finds_inside_them() -> None:
+    if not HONGZE_PDF.exists():
+        pytest.skip("dev report not available")
+    read = assert_boxes_hold_their_cells(HONGZE_PDF.read_bytes())
+    assert {b.page for b in read.boxes} >= {2, 3}  # table 3 runs over a page break
+
+
+@pytest.mark.parametrize("template", ["2021", "2019"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_generated_report_cell_boxes_hold_the_text_pdfium_finds_inside_them(template: str, seed: int) -> None:
+    import random
+
+    from tests.corpus.render import render
+    from tests.corpus.values import generate_values
+
+    values = generate_values(random.Random(seed), template, blanks=seed * 2)
+    data, _ = render(values, template, "pdf", seed=seed)
+    read = assert_boxes_hold_their_cells(data)
+    blanks = [b for b in read.boxes if b.span[0] == b.span[1]]
+    assert all(read.text[b.span[0] - 1: b.span[0] + 1].strip("\t\n") == "" for b in blanks if b.span[0])
+
+
+def test_boxes_of_a_table_continued_on_the_next_page_name_that_page() -> None:
+    rows = [*APPLICATIONS[:4], [PAGE_BREAK], *APPLICATIONS[4:]]
+    read = assert_boxes_hold_their_cells(build_pdf(["前言", rows, "后记"]))
+    last = read.tables[0].rows[-1][-1]
+    assert [b.page for b in read.boxes if b.span == last.span] == [2]
+
+
+def test_boxes_are_given_in_the_crop_box_a_page_image_shows() -> None:
+    """A page whose crop box is smaller than its media box: pdfium renders the crop box, so boxes
+    are measured from its corner."""
+    def cropped(pdf: Any) -> None:
+        pdf.setCropBox((40, 120, 500, 800))
+        _ruled_rows(pdf)
+
+    read = assert_boxes_hold_their_cells(_canvas_pdf(cropped))
+    first = min(read.boxes, key=lambda b: (b.bbox[1], b.bbox[0]))
+    assert first.bbox[:2] == pytest.approx((72 - 40, 800 - 700), abs=0.01)
+    assert (first.page_width, first.page_height) == pytest.approx((460, 680))
+
+
+def test_other_formats_have_no_boxes_and_ingest_keeps_them_for_pdf() -> None:
+    from service.ingest import ingest
+
+    assert ingest("甲\t1\n乙\t2\n".encode()).boxes == []
+    doc = ingest(build_pdf([APPLICATIONS]), "a.pdf")
+    assert doc.boxes == read_pdf_document(build_pdf([APPLICATIONS])).boxes != []
+
+
+def darkest(image: Any, bbox: Sequence[float], scale: float) -> int:
+    """The darkest grey (0 black … 255 white) inside a box of PDF points, 3 pixels in from its rules."""
+    x0, y0, x1, y1 = (round(v * scale) for v in bbox)
+    low = image.convert("L").crop((x0 + 3, y0 + 3, x1 - 3, y1 - 3)).getextrema()[0]
+    assert isinstance(low, int)
+    return low
+
+
+def test_a_page_renders_as_png_with_the_cell_value_drawn_inside_its_box() -> None:
+    from PIL import Image
+
+    from service.ingest.pdf import render_page_png
+
+    data = build_pdf([APPLICATIONS])
+    read = read_pdf_document(data)
+    png = render_page_png(data, 1, 2.0, 8_000_000)
+    assert png is not None and png.startswith(b"\x89PNG")
+    image = Image.open(io.BytesIO(png)).convert("L")
+    box = next(b for b in read.boxes if read.text[b.span[0]:b.span[1]] == "21")
+    assert image.size == (round(box.page_width * 2), round(box.page_height * 2))
+    assert darkest(image, box.bbox, 2) < 128  # ink inside the box
+    empty = next(b for b in read.boxes if b.span[0] == b.span[1])
+    assert darkest(image, empty.bbox, 2) > 200  # a blank cell is blank
+    assert render_page_png(data, 2, 1.0, 8_000_000) is None
+    small = Image.open(io.BytesIO(render_page_png(data, 1, 3.0, 100_000) or b""))
+    assert small.size[0] * small.size[1] <= 100_000

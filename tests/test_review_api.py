@@ -3,6 +3,7 @@ audit history, status, the queue, the documents list, re-extraction and the temp
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlmodel import Session
 from service import templates
 from service.auth import create_token, create_user
 from service.cli import main
+from service.contract import Finding
 from tests.conftest import REPO, seed_files
 
 ClientFactory = Callable[..., TestClient]
@@ -297,3 +299,128 @@ def test_the_database_keeps_the_audit_append_only(client: TestClient) -> None:
         with pytest.raises(DBAPIError), engine.begin() as connection:
             connection.execute(text(statement))
     assert [h["action"] for h in client.get(f"/documents/{doc}/fields/meta.issuer/history").json()] == ["blank"]
+
+
+# ------------------------------------------------------------------ the documents list, in SQL
+
+ISSUERS = ["甲县人民政府", "乙市财政局", None, "Alpha County", "alpha county", "甲县教育局", "100%_县"]
+YEARS = [2021, 2022, None, 2023]
+
+
+def _stored_variants(client: TestClient, count: int) -> dict[str, dict[str, Any]]:
+    """`count` documents stored straight through crud from one real reading, each with its own
+    issuer, year, low fields and findings; every third has an older extraction that says
+    something else (the list must show the newest). Returns what each document's newest
+    extraction says, by document id: the oracle's input."""
+    from service import pipeline
+    from service.store import crud
+
+    seed = seed_files()[0]
+    base_doc, base = pipeline.extract_bytes(seed.read_bytes(), seed.name, mode="deterministic")
+    numeric = [i for i, f in enumerate(base.fields) if f.path.startswith("applications.")]
+    kinds = sorted({f.kind for f in base.findings}) or ["missing_cell"]
+    truth: dict[str, dict[str, Any]] = {}
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        for i in range(count):
+            doc = base_doc.model_copy(update={"sha256": f"{i:016x}" + "0" * 48, "filename": f"r{i:03d}.txt"})
+            for k in ((1, 0) if i % 3 == 0 else (0,)):  # the older one (k=1) first
+                ext = base.model_copy(deep=True)
+                ext.extraction.id = f"ext_{i:03d}_{k}"
+                ext.extraction.created_at = base.extraction.created_at.replace(microsecond=0) + dt.timedelta(
+                    minutes=i % 5, seconds=-k)
+                shift = i + 3 * k
+                for f in ext.fields:
+                    f.level = "medium" if f.level == "low" else f.level
+                    if f.path == "meta.issuer":
+                        f.value = ISSUERS[shift % len(ISSUERS)]
+                    elif f.path == "meta.report_year":
+                        f.value = YEARS[shift % len(YEARS)]
+                for j in numeric[: (shift * 5) % 11]:
+                    ext.fields[j].level = "low"
+                ext.findings = [f.model_copy() for f in base.findings[: shift % (len(base.findings) + 1)]]
+                if shift % 4 == 1:
+                    ext.findings.append(Finding(kind="text_table_conflict", path="narrative", message="x"))
+                crud.save_extraction(session, doc, ext)
+                if k == 0:
+                    by = {f.path: f.value for f in ext.fields}
+                    truth[doc.id] = {
+                        "id": doc.id, "filename": doc.filename, "issuer": by.get("meta.issuer"),
+                        "year": by.get("meta.report_year"), "template": by.get("meta.template"),
+                        "low_count": sum(f.level == "low" for f in ext.fields),
+                        "findings_count": len(ext.findings), "extraction_id": ext.extraction.id,
+                        "kinds": {f.kind for f in ext.findings},
+                    }
+    assert len({t["issuer"] for t in truth.values()}) == len(ISSUERS) and kinds
+    return truth
+
+
+def _expected(truth: dict[str, dict[str, Any]], created: dict[str, str], statuses: dict[str, str], *,
+              issuer: str | None = None, year: int | None = None, status: str | None = None,
+              finding_kind: str | None = None, sort: str = "created", order: str = "desc") -> list[dict[str, Any]]:
+    """The list's rule, in Python: filter; sort by the key then the id (both reversed for desc);
+    an unknown issuer or year last, by id."""
+    items = []
+    for t in truth.values():
+        item = {k: v for k, v in t.items() if k != "kinds"}
+        item["status"] = statuses.get(t["id"], "to_review")
+        item["created_at"] = created[t["id"]]
+        if issuer and issuer not in str(item["issuer"] or ""):
+            continue
+        if (year is not None and item["year"] != year) or (status and item["status"] != status):
+            continue
+        if finding_kind and finding_kind not in t["kinds"]:
+            continue
+        items.append(item)
+    key = {"issuer": "issuer", "year": "year", "low": "low_count", "findings": "findings_count",
+           "created": "created_at"}[sort]
+
+    def value(item: dict[str, Any]) -> Any:
+        return dt.datetime.fromisoformat(item[key]) if key == "created_at" else item[key]
+
+    present = sorted((i for i in items if i[key] is not None), key=lambda i: (value(i), i["id"]),
+                     reverse=order == "desc")
+    return present + sorted((i for i in items if i[key] is None), key=lambda i: i["id"])
+
+
+def test_documents_list_filters_sorts_and_pages_in_sql_as_the_rule_says(client: TestClient) -> None:
+    headers = signed_in(client)
+    truth = _stored_variants(client, 40)
+    statuses = {}
+    for n, doc_id in enumerate(sorted(truth)):
+        if n % 4 == 0:
+            assert client.post(f"/documents/{doc_id}/status", json={"status": "reviewed"},
+                               headers=headers).status_code == 200
+            statuses[doc_id] = "reviewed"
+    everything = client.get("/documents", params={"per_page": 500}).json()["items"]
+    created = {i["id"]: i["created_at"] for i in everything}
+    assert set(created) == set(truth)
+    kind = next(k for t in truth.values() for k in sorted(t["kinds"]))
+    filters: list[dict[str, Any]] = [
+        {}, {"issuer": "甲县"}, {"issuer": "county"}, {"issuer": "%"}, {"issuer": "100%_"}, {"year": 2022},
+        {"status": "reviewed"}, {"status": "to_review", "year": 2021}, {"finding_kind": kind},
+        {"finding_kind": "text_table_conflict", "issuer": "Alpha"},
+    ]
+    for sort in ("issuer", "year", "low", "findings", "created"):
+        for order in ("asc", "desc"):
+            for f in filters:
+                want = _expected(truth, created, statuses, sort=sort, order=order, **f)
+                got = client.get("/documents", params={**f, "sort": sort, "order": order, "per_page": 500}).json()
+                assert got["total"] == len(want), (sort, order, f)
+                assert got["items"] == want, (sort, order, f)
+            want = _expected(truth, created, statuses, sort=sort, order=order)
+            pages = [client.get("/documents", params={"sort": sort, "order": order, "per_page": 7, "page": p}).json()
+                     for p in range(1, 8)]
+            assert [i for p in pages for i in p["items"]] == want
+            assert all(p["total"] == len(want) for p in pages) and pages[-1]["items"] == []
+
+
+def test_queue_keeps_one_level_when_asked(client: TestClient) -> None:
+    upload(client, seed_files()[0])
+    damaged = client.post("/extract", json={"text": seed_files()[1].read_text("utf-8").replace("\t0\t", "\tO\t", 2)})
+    assert damaged.status_code == 200
+    every = client.get("/review/queue", params={"limit": 1000}).json()
+    for level in ("low", "medium"):
+        only = client.get("/review/queue", params={"limit": 1000, "level": level}).json()
+        assert only == [q for q in every if q["level"] == level]
+    assert {q["level"] for q in every} >= {"low", "medium"}
+    assert client.get("/review/queue", params={"level": "lowest"}).status_code == 422

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import ctypes
 import io
+import itertools
 import logging
+import math
 import re
+import threading
 import time
 import zlib
 from bisect import bisect_right
@@ -23,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import pdfplumber
 import pypdfium2 as pdfium
@@ -34,7 +37,7 @@ from pdfminer.pdftypes import LITERALS_FLATE_DECODE, PDFStream, resolve1
 from pdfplumber.table import TableFinder
 from pdfplumber.utils import chars_to_textmap, extract_text
 
-from service.document import Table
+from service.document import CellBox, Table
 from service.errors import DocumentTooLarge, NianbaoError, UnreadableDocument
 from service.ingest.docx import (
     Block,
@@ -42,6 +45,7 @@ from service.ingest.docx import (
     SourceGrid,
     SourceTable,
     join_fragments,
+    pad_grid,
     render_blocks,
 )
 from service.ingest.limits import Limits, check_chars, too_many_pages, too_much_inflated
@@ -72,6 +76,10 @@ _FOOTER = re.compile(
 _BARE_PAGE_NUMBER = re.compile(r"^\d{1,4}$")
 _NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+%?$")
 _INFLATE_CHUNK = 1 << 20
+# pdfium is not thread-safe, not even across documents: every call into it from this process
+# (reading a PDF, rendering a page image) holds this lock.
+PDFIUM_LOCK = threading.RLock()
+_BBox = tuple[float, float, float, float]  # x0, top, x1, bottom in points from the page's top-left
 
 
 @dataclass
@@ -82,10 +90,27 @@ class _Placed:
     block: Block
 
 
+class PdfRead(NamedTuple):
+    """What a PDF reads into: the text, its tables, the page count, and where each grid cell stood."""
+
+    text: str
+    tables: list[Table]
+    pages: int
+    boxes: list[CellBox]
+
+
 def read_pdf(
     data: bytes, limits: Limits | None = None, seconds: float | None = None
 ) -> tuple[str, list[Table], int]:
-    """(normalized text, tables, page count) of a PDF with a text layer; refuses scans and junk.
+    """(normalized text, tables, page count) of a PDF with a text layer: read_pdf_document without the boxes."""
+    read = read_pdf_document(data, limits, seconds)
+    return read.text, read.tables, read.pages
+
+
+def read_pdf_document(
+    data: bytes, limits: Limits | None = None, seconds: float | None = None
+) -> PdfRead:
+    """Text, tables, page count and cell boxes of a PDF with a text layer; refuses scans and junk.
 
     What may be refused is refused before the expensive step: the page count the PDF declares,
     then the pages actually found and their content streams' inflated size, then the characters
@@ -113,6 +138,35 @@ def read_pdf(
     finally:
         # Not pdf.close(): it builds every page of the document first, to close each one.
         pdf.stream.close()
+    with PDFIUM_LOCK:
+        pages = _read_pages(data, found, limits, budget)
+    if sum(page.chars for page in pages) == 0:
+        raise UnreadableDocument(
+            "the PDF has no text layer (a scanned document); it needs OCR before it can be read",
+            "PDF 没有文字层（扫描件），需要先进行 OCR 文字识别",
+        )
+    blocks = _join_pages([page.placed for page in pages])
+    text, tables = render_blocks(blocks, origin="pdf")
+    if not text.strip():
+        raise UnreadableDocument(
+            "the PDF's text layer is empty; it needs OCR", "PDF 文字层为空，需要 OCR 文字识别"
+        )
+    return PdfRead(text, tables, found, _cell_boxes(blocks, tables, pages))
+
+
+@dataclass
+class _PageRead:
+    """One page read: its blocks in reading order, its character count, where each ruled grid
+    cell stood (reading coordinates), and the rendered page's frame in those coordinates."""
+
+    placed: list[_Placed]
+    chars: int
+    cells: list[tuple[SourceCell, _BBox]]
+    frame: _BBox
+
+
+def _read_pages(data: bytes, found: int, limits: Limits, budget: _Budget) -> list[_PageRead]:
+    """Every page laid out by pdfium (the caller holds PDFIUM_LOCK)."""
     doc = _open_pdfium(data)
     try:
         if len(doc) != found:  # the two readers disagree on a damaged page tree
@@ -121,13 +175,14 @@ def read_pdf(
                 f"PDF 文件的页面目录已损坏（{found} 页或 {len(doc)} 页）",
             )
         loaded = _load_pages(doc, limits)
-        pages: list[tuple[list[_Placed], int]] = []
+        pages: list[_PageRead] = []
         chars = 0
         try:
             for index, (page, textpage) in enumerate(loaded):
                 budget.check(index, found)
-                pages.append(_read_page(_PageContent.of(page, textpage)))
-                chars += pages[-1][1]
+                content = _PageContent.of(page, textpage)
+                pages.append(_read_page(content))
+                chars += pages[-1].chars
                 check_chars(chars, limits)
         finally:
             _close(loaded)
@@ -137,17 +192,70 @@ def read_pdf(
         raise _damaged(exc) from exc
     finally:
         doc.close()
-    if sum(count for _, count in pages) == 0:
-        raise UnreadableDocument(
-            "the PDF has no text layer (a scanned document); it needs OCR before it can be read",
-            "PDF 没有文字层（扫描件），需要先进行 OCR 文字识别",
-        )
-    text, tables = render_blocks(_join_pages([placed for placed, _ in pages]), origin="pdf")
-    if not text.strip():
-        raise UnreadableDocument(
-            "the PDF's text layer is empty; it needs OCR", "PDF 文字层为空，需要 OCR 文字识别"
-        )
-    return text, tables, found
+    return pages
+
+
+def _cell_boxes(blocks: Sequence[Block], tables: Sequence[Table], pages: Sequence[_PageRead]) -> list[CellBox]:
+    """A CellBox for every ruled grid cell, on the span its text got in the rendered document.
+
+    render_blocks renders the non-empty source tables in order, position for position: the
+    source cell at (r, c) is the rendered cell at (r, c). Boxes are moved into the frame of the
+    rendered page (the crop box, turned upright), which is what a page image shows.
+    """
+    where = {id(cell): (number, bbox) for number, page in enumerate(pages, start=1) for cell, bbox in page.cells}
+    rendered = [b for b in blocks if isinstance(b, SourceTable) and (g := pad_grid(b.rows)) and g[0]]
+    if len(rendered) != len(tables):  # render_blocks changed its rule: no boxes rather than wrong ones
+        return []
+    boxes: list[CellBox] = []
+    done: set[int] = set()
+    for block, table in zip(rendered, tables, strict=True):
+        for source_row, row in zip(block.rows, table.rows, strict=False):
+            for source, cell in zip(source_row, row, strict=False):
+                if id(source) in done or id(source) not in where or cell.span is None:
+                    continue
+                done.add(id(source))
+                number, (x0, top, x1, bottom) = where[id(source)]
+                fx0, ftop, fx1, fbottom = pages[number - 1].frame
+                width, height = fx1 - fx0, fbottom - ftop
+                boxes.append(CellBox(
+                    span=cell.span, page=number,
+                    bbox=(_clip(x0 - fx0, width), _clip(top - ftop, height),
+                          _clip(x1 - fx0, width), _clip(bottom - ftop, height)),
+                    page_width=width, page_height=height,
+                ))
+    boxes.sort(key=lambda b: b.span)
+    return boxes
+
+
+def _clip(value: float, limit: float) -> float:
+    return round(min(max(value, 0.0), limit), 2)
+
+
+def render_page_png(data: bytes, number: int, scale: float, max_pixels: int) -> bytes | None:
+    """Page `number` (1-based) as a PNG at `scale` pixels per point, shrunk to at most
+    `max_pixels` pixels; None when the PDF has no such page. pdfium renders the crop box,
+    turned upright: the frame CellBox coordinates are given in."""
+    with PDFIUM_LOCK:
+        doc = _open_pdfium(data)
+        try:
+            if not 1 <= number <= len(doc):
+                return None
+            page = doc[number - 1]
+            try:
+                width, height = page.get_size()
+                scale = min(scale, (max_pixels / max(width * height, 1.0)) ** 0.5)
+                while math.ceil(width * scale) * math.ceil(height * scale) > max_pixels:
+                    scale *= 0.98  # pdfium rounds the bitmap's sides up
+                bitmap = page.render(scale=scale)
+                image = bitmap.to_pil().copy()  # to_pil shares the bitmap's memory
+                bitmap.close()
+            finally:
+                page.close()
+        finally:
+            doc.close()
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 def _damaged(exc: Exception) -> UnreadableDocument:
@@ -342,6 +450,12 @@ def _apply(m: _Matrix, x: float, y: float) -> _Point:
     return a * x + c * y + e, b * x + d * y + f
 
 
+def _pairs(box: Sequence[float]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(left, bottom, right, top) → its x values and its y values."""
+    left, bottom, right, top = box
+    return (left, right), (bottom, top)
+
+
 def _address_binding(function: Any, *argtypes: Any) -> Any:
     """A pdfium function returning a handle as a plain address, so that handles compare and
     hash as ints (pypdfium2's bindings return pointer objects, a cast each to compare)."""
@@ -369,6 +483,7 @@ class _PageContent:
     edges: list[dict[str, Any]]
     width: float
     height: float
+    frame: _BBox = (0.0, 0.0, 0.0, 0.0)  # the crop box (what a page image shows), same coordinates
 
     @classmethod
     def of(cls, page: Any, textpage: Any) -> _PageContent:
@@ -381,7 +496,10 @@ class _PageContent:
             270: (0, 1, -1, 0, y1, -x0),
         }.get(rotation, (1, 0, 0, 1, -x0, -y0))
         width, height = (y1 - y0, x1 - x0) if rotation in (90, 270) else (x1 - x0, y1 - y0)
-        content = cls([], [], width, height)
+        corners = [_apply(ctm, x, y) for x, y in itertools.product(*_pairs(page.get_cropbox()))]
+        frame = (min(p[0] for p in corners), height - max(p[1] for p in corners),
+                 max(p[0] for p in corners), height - min(p[1] for p in corners))
+        content = cls([], [], width, height, frame)
         order = content._read_paths(page, ctm)
         content._read_chars(textpage.raw, ctm)
         # pdfium orders a turned page's characters its own way: back to the content's order
@@ -593,11 +711,11 @@ class _RuledPage:
     bbox: tuple[float, float, float, float]
 
 
-def _read_page(page: _PageContent) -> tuple[list[_Placed], int]:
-    """One page's prose lines and tables in reading order, plus its character count."""
+def _read_page(page: _PageContent) -> _PageRead:
+    """One page's prose lines and tables in reading order, its character count, its grid cells' boxes."""
     chars = [c for c in _dedupe(page.chars) if c["text"].strip()]
     if not chars:
-        return [], 0
+        return _PageRead([], 0, [], page.frame)
     if _mostly_unmapped(chars):
         raise UnreadableDocument(
             "the PDF's fonts have no Unicode mapping (text reads as glyph codes); it needs OCR",
@@ -621,7 +739,8 @@ def _read_page(page: _PageContent) -> tuple[list[_Placed], int]:
         placed.append(_Placed(grid.top, grid.to_source_table(buckets)))
     placed.extend(_prose_lines(page, prose_chars))
     placed.sort(key=lambda p: p.top)
-    return _drop_footers(placed, page.height), len(chars)
+    cells = [item for grid in grids for item in grid.boxes.values()]
+    return _PageRead(_drop_footers(placed, page.height), len(chars), cells, page.frame)
 
 
 def _mostly_unmapped(chars: Sequence[dict[str, Any]]) -> bool:
@@ -678,8 +797,10 @@ def _index(bounds: Sequence[float], value: float) -> int:
 class _Grid:
     """A ruled table on one page: its grid lines and which source cell covers each position."""
 
-    def __init__(self, xs: list[float], ys: list[float], owners: SourceGrid) -> None:
+    def __init__(self, xs: list[float], ys: list[float], owners: SourceGrid,
+                 boxes: dict[int, tuple[SourceCell, _BBox]]) -> None:
         self.xs, self.ys, self.owners = xs, ys, owners
+        self.boxes = boxes  # id(cell) → (cell, the rectangle it covers)
 
     @property
     def top(self) -> float:
@@ -696,14 +817,24 @@ class _Grid:
         if len(xs) < 3 or len(ys) < 2:
             return None
         owners: list[list[SourceCell | None]] = [[None] * (len(xs) - 1) for _ in ys[:-1]]
+        boxes: dict[int, tuple[SourceCell, _BBox]] = {}
         for x0, top, x1, bottom in cells:
             cell = SourceCell("")
-            for r in range(_index(ys, top), _index(ys, bottom)):
-                for c in range(_index(xs, x0), _index(xs, x1)):
+            r0, r1, c0, c1 = _index(ys, top), _index(ys, bottom), _index(xs, x0), _index(xs, x1)
+            for r in range(r0, r1):
+                for c in range(c0, c1):
                     owners[r][c] = cell
+            boxes[id(cell)] = (cell, (xs[c0], ys[r0], xs[c1], ys[r1]))
         # A position no box covers (a rule missing at a page break) still holds its own text.
-        filled = [[o if o is not None else SourceCell("") for o in row] for row in owners]
-        return cls(xs, ys, filled)
+        filled: SourceGrid = []
+        for r, row in enumerate(owners):
+            filled.append([])
+            for c, owner in enumerate(row):
+                if owner is None:
+                    owner = SourceCell("")
+                    boxes[id(owner)] = (owner, (xs[c], ys[r], xs[c + 1], ys[r + 1]))
+                filled[-1].append(owner)
+        return cls(xs, ys, filled, boxes)
 
     def contains(self, char: dict[str, Any]) -> bool:
         cx, cy = _center(char)

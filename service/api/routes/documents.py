@@ -13,6 +13,7 @@ from service import review
 from service.api.deps import SessionDep
 from service.api.errors import NotFound
 from service.api.public import DocumentPublic, ErrorPublic
+from service.api.routes import pages
 from service.contract import Extraction
 from service.store import crud
 from service.store.models import DocumentRow
@@ -93,3 +94,7 @@ def read_extraction(extraction_id: str, session: SessionDep) -> Extraction:
     if extraction is None:
         raise NotFound(f"no extraction with id {extraction_id!r}", f"没有编号为 {extraction_id!r} 的提取结果")
     return extraction
+
+
+# Page images live in their own module; app.py includes this router, which brings them along.
+router.include_router(pages.router)

@@ -23,6 +23,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class BoxPublic(BaseModel):
+    """Where the field's cell stood on a PDF page: `bbox` is (x0, top, x1, bottom) in PDF points
+    from the top-left corner of GET /documents/{id}/pages/{page}.png (times its scale)."""
+
+    page: int
+    bbox: list[float]
+    page_width: float
+    page_height: float
+
+
 class FieldPublic(BaseModel):
     path: str
     label_zh: str
@@ -36,6 +46,7 @@ class FieldPublic(BaseModel):
     reviewed_value: Any
     version: int
     disagrees: bool
+    box: BoxPublic | None = None
 
 
 class ReviewDocumentInfo(BaseModel):
@@ -142,15 +153,17 @@ def change_status(document_id: str, body: StatusChange, session: SessionDep, use
     return review.set_status(session, document_id, body.status, user)
 
 
-@router.get("/review/queue", response_model=list[QueueItem])
-def review_queue(session: SessionDep, limit: int = Query(default=50, ge=1, le=1000)) -> list[dict[str, Any]]:
-    """Unreviewed fields across documents, lowest confidence first."""
-    return review.queue(session, limit)
+@router.get("/review/queue", response_model=list[QueueItem], responses={422: {"model": ErrorPublic}})
+def review_queue(session: SessionDep, limit: int = Query(default=50, ge=1, le=1000),
+                 level: Literal["low", "medium", "high"] | None = None) -> list[dict[str, Any]]:
+    """Unreviewed fields across documents, lowest confidence first; `level` keeps one level only."""
+    return review.queue(session, limit, level)
 
 
 @router.post("/documents/{document_id}/reextract", response_model=Extraction, responses=_ERRORS)
 async def reextract(document_id: str, session: SessionDep, settings: SettingsDep, user: WriterDep) -> Extraction:
-    """Read the stored document again with the current readers; reviewed values are kept."""
+    """Read the document again with the current readers, in the configured mode (auto): from the
+    uploaded file when it was kept, else from the stored text. Reviewed values are kept."""
     return await run_in_threadpool(_reextract, document_id, session, settings, user)
 
 
@@ -162,8 +175,8 @@ def _reextract(document_id: str, session: SessionDep, settings: SettingsDep, use
     if document is None:
         raise review.NotFoundError(f"no document with id {document_id!r}", f"没有编号为 {document_id!r} 的文档")
     old = review.latest_extractions(session, document_id).get(document_id)
-    doc = review.stored_document(document)
-    extraction = pipeline.extract_document(doc, mode="deterministic", settings=settings)
+    doc = review.reread_document(session, document)
+    extraction = pipeline.extract_document(doc, mode="auto", settings=settings)
     crud.save_extraction(session, doc, extraction)
     review.record_reextract(session, document_id, old or "", extraction.extraction.id, user)
     return extraction
