@@ -1,4 +1,4 @@
-"""`nianbao` command line: extract | serve | eval | users | export."""
+"""`nianbao` command line: extract | batch | worker | serve | eval | users | export."""
 
 from __future__ import annotations
 
@@ -29,6 +29,23 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     p_extract.add_argument("file")
     p_extract.add_argument("--json", action="store_true", help="print the contract JSON")
     _model_options(p_extract)
+
+    p_batch = sub.add_parser("batch", help="read and store many files (files, folders, globs, .zip archives)")
+    p_batch.add_argument("paths", nargs="+", metavar="PATH")
+    _model_options(p_batch)
+    p_batch.add_argument("--workers", type=int, default=None,
+                         help="reader processes (default NIANBAO_WORKERS, one per core); on PostgreSQL 0 "
+                              "leaves the work to `nianbao worker` processes")
+    p_batch.add_argument("--no-wait", action="store_true",
+                         help="PostgreSQL: queue the files for `nianbao worker` and exit")
+
+    p_worker = sub.add_parser("worker", help="work batch jobs from DATABASE_URL (PostgreSQL), on any machine")
+    p_worker.add_argument("--concurrency", type=int, default=None,
+                          help="jobs at once, one reader process each (default NIANBAO_WORKERS, one per core)")
+    p_worker.add_argument("--stalled-seconds", type=float, default=None,
+                          help="a worker silent this long is dead: its jobs are retried (default 30)")
+    p_worker.add_argument("--heartbeat-seconds", type=float, default=None,
+                          help="how often this worker says it is alive (default 10)")
 
     p_serve = sub.add_parser("serve", help="start the HTTP service (FastAPI on uvicorn)")
     p_serve.add_argument("--host", default="127.0.0.1")
@@ -82,6 +99,16 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         from service.commands import cmd_extract
 
         return cmd_extract(args.file, as_json=args.json, mode=args.mode, llm_scope=args.llm_scope)
+    if args.command == "batch":
+        from service.batch.cli import cmd_batch
+
+        return cmd_batch(args.paths, mode=args.mode, llm_scope=args.llm_scope, workers=args.workers,
+                         wait=not args.no_wait)
+    if args.command == "worker":
+        from service.batch.cli import cmd_worker
+
+        return cmd_worker(concurrency=args.concurrency, stalled_seconds=args.stalled_seconds,
+                          heartbeat_seconds=args.heartbeat_seconds)
     if args.command == "serve":
         from service.api.app import serve
 

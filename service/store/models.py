@@ -214,10 +214,6 @@ class BatchRow(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
-    # Set when the last item reached a final state.
-    finished_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
 
 
 class BatchItemRow(SQLModel, table=True):

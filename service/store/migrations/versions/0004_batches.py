@@ -32,7 +32,6 @@ def upgrade() -> None:
     sa.Column('reader_version', sa.String(length=255), nullable=False),
     sa.Column('total', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batch'))
     )
     op.create_table('batch_item',

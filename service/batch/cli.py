@@ -1,0 +1,217 @@
+"""`nianbao batch PATH…` and `nianbao worker`.
+
+`batch` takes files, folders, globs and `.zip` archives, stores them as a batch and reads them:
+on the embedded store (SQLite) on this machine's process pool; on PostgreSQL as Procrastinate
+jobs, worked by this process (unless `--workers 0`) and by every `nianbao worker` on any machine.
+A progress bar (rate, ETA) goes to stderr when it is a terminal; the summary always goes to
+stdout. Exit 0 when nothing failed (refusals are listed, they are not failures of the batch),
+1 when an item failed, 2 for a command that cannot start, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from service.errors import NianbaoError
+
+_POLL_SECONDS = 0.5
+
+
+def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str | None = None,
+              workers: int | None = None, wait: bool = True) -> int:
+    from service.batch import store
+    from service.batch.sources import expand_paths, read_paths
+    from service.batch.version import reader_version
+    from service.config import get_settings
+    from service.pipeline import check_scope, resolve_mode
+    from service.store.db import make_engine, migrate
+
+    settings = get_settings()
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": workers})
+    try:
+        resolved = resolve_mode(mode, settings)
+        check_scope(llm_scope)
+        files = expand_paths(paths)
+    except NianbaoError as exc:
+        print(f"nianbao batch: {exc.reason}", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        queued = engine.dialect.name == "postgresql"
+        progress = _progress()
+        with progress:
+            reading = progress.add_task("storing files / 存储文件", total=len(files))
+            with Session(engine) as session:
+                sources = _counted(read_paths(files, settings.max_upload_bytes), progress, reading)
+                batch = store.create_batch(session, sources, origin="cli", mode=mode, llm_scope=llm_scope,
+                                           reader_version=reader_version(resolved, settings, llm_scope))
+                if queued:
+                    from service.batch.queue import enqueue
+
+                    enqueue(session, batch.id, model=resolved == "llm")
+                session.commit()
+                batch_id, total = batch.id, batch.total
+            progress.remove_task(reading)
+            if queued and not wait:
+                print(f"batch {batch_id}: {total} files queued for `nianbao worker` / 已加入队列")
+                return 0
+            interrupted = _run(engine, batch_id, total, settings, progress, queued=queued,
+                               local_worker=settings.workers > 0)
+        return _summary(engine, batch_id, interrupted)
+    finally:
+        engine.dispose()
+
+
+def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any, *, queued: bool,
+         local_worker: bool) -> bool:
+    """Work the batch with a live progress bar; True when interrupted (Ctrl-C)."""
+    from service.batch import store
+
+    with Session(engine) as session:
+        done = store.counts(session, batch_id)
+    task = progress.add_task("reading / 读取", total=total,
+                             completed=done.succeeded + done.refused + done.failed + done.skipped)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(engine, batch_id, progress, task, stop), daemon=True)
+    watcher.start()
+    try:
+        if not queued:
+            from service.batch.runner import run_batch
+
+            run_batch(engine, batch_id, settings)
+        else:
+            if local_worker:
+                from service.batch.queue import run_worker
+
+                run_worker(engine, settings, wait=False, signals=False)  # until the queue is empty
+            _wait_until_done(engine, batch_id)  # jobs other machines still hold
+    except KeyboardInterrupt:
+        if not queued:
+            store.requeue_running(engine, batch_id)
+        return True
+    finally:
+        stop.set()
+        watcher.join()
+    return False
+
+
+def _wait_until_done(engine: Engine, batch_id: str) -> None:
+    from service.batch import store
+
+    while True:
+        with Session(engine) as session:
+            left = store.counts(session, batch_id)
+        if left.queued + left.running == 0:
+            return
+        time.sleep(_POLL_SECONDS)
+
+
+def _watch(engine: Engine, batch_id: str, progress: Any, task: Any, stop: threading.Event) -> None:
+    """Progress from the database: items done here or by any other worker."""
+    from service.batch import store
+
+    while True:
+        with Session(engine) as session:
+            c = store.counts(session, batch_id)
+        progress.update(task, completed=c.succeeded + c.refused + c.failed + c.skipped)
+        if stop.wait(_POLL_SECONDS):
+            return
+
+
+def _counted(sources: Any, progress: Any, task: Any) -> Any:
+    for source in sources:
+        yield source
+        progress.advance(task)
+
+
+def _progress() -> Any:
+    """A bar with count, rate and ETA on stderr; nothing when stderr is not a terminal."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Files per second."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.1f} files/s" if speed else "- files/s")
+
+    console = Console(stderr=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=console, disable=not console.is_terminal)
+
+
+def _summary(engine: Engine, batch_id: str, interrupted: bool) -> int:
+    """The counts, then every refused and failed file with its reason."""
+    from service.batch import store
+
+    with Session(engine) as session:
+        view = store.get_batch(session, batch_id, with_items=False)
+        assert view is not None
+        listed = store.refused_items(session, batch_id)
+    c = view.counts
+    state = "interrupted / 已中断" if interrupted else "done / 完成"
+    print(f"batch {batch_id} ({state}): {view.total} files: succeeded {c.succeeded}, refused {c.refused}, "
+          f"failed {c.failed}, skipped {c.skipped} (already read by {view.reader_version})"
+          + (f", left {c.queued + c.running}" if c.queued + c.running else ""))
+    print(f"批次 {batch_id}：共 {view.total} 个文件，成功 {c.succeeded}，拒绝 {c.refused}，失败 {c.failed}，"
+          f"跳过（已读取）{c.skipped}")
+    for item in listed:
+        code = f" [{item.code}]" if item.code else ""
+        print(f"  {item.status}: {item.filename}{code}: {item.reason_zh} / {item.reason_en}")
+    if interrupted:
+        print("run the same command again to go on: what was read is skipped / 再次运行同一命令即可继续，已读取的文件会被跳过",
+              file=sys.stderr)
+        return 130
+    return 1 if c.failed else 0
+
+
+def cmd_worker(*, concurrency: int | None = None, stalled_seconds: float | None = None,
+               heartbeat_seconds: float | None = None) -> int:
+    """Work batch jobs from DATABASE_URL (PostgreSQL) until stopped."""
+    import logging
+
+    from service.batch import queue
+    from service.config import get_settings
+    from service.store.db import make_engine, migrate
+
+    settings = get_settings()
+    if concurrency is not None:
+        settings = settings.model_copy(update={"workers": concurrency})
+    engine = make_engine(settings.database_url)
+    if engine.dialect.name != "postgresql":
+        print("nianbao worker: workers need PostgreSQL (DATABASE_URL=postgresql://…); on SQLite a batch "
+              "runs in the `nianbao batch` process / worker 需要 PostgreSQL；SQLite 上批次在 nianbao batch 进程内运行",
+              file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        migrate(engine)
+        queue.run_worker(engine, settings, concurrency=max(1, settings.workers),
+                         stalled_seconds=stalled_seconds or queue.STALLED_SECONDS,
+                         heartbeat_seconds=heartbeat_seconds or queue.HEARTBEAT_SECONDS)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+    return 0

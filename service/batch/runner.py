@@ -1,0 +1,72 @@
+"""The embedded engine: a batch's items read on the process pool (one worker per core), stored
+by this process (SQLite has one writer), a thread per pool worker feeding it.
+
+A slow document holds one worker; the others go on. With a model configured, the items that
+ask it go one at a time (see `item_threads`), so the model sees at most NIANBAO_LLM_CONCURRENCY
+calls from a batch however many workers read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from service.batch import store
+from service.batch.work import process_item
+from service.store.models import BatchRow
+
+
+def item_threads(batch: BatchRow, settings: Any, workers: int) -> int:
+    """One per pool worker; one when the batch's extractions call the model (a global limit on
+    model calls needs one caller: each extraction already bounds its own calls)."""
+    from service.pipeline import resolve_mode
+
+    if resolve_mode(batch.mode, settings) == "llm":
+        return 1
+    return max(1, workers)
+
+
+def run_batch(engine: Engine, batch_id: str, settings: Any, *,
+              on_item: Callable[[int, str], None] | None = None,
+              stop: threading.Event | None = None) -> None:
+    """Do every queued item of the batch; `on_item(item_id, status)` after each. Interrupted
+    (KeyboardInterrupt, `stop` set), the items not started stay queued, those running finish.
+    The pool has `settings.workers` processes (NIANBAO_WORKERS)."""
+    with Session(engine) as session:
+        batch = session.get(BatchRow, batch_id)
+        if batch is None:
+            return
+        threads = item_threads(batch, settings, settings.workers)
+        item_ids = store.queued_item_ids(session, batch_id)
+    if not item_ids:
+        return
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="batch")
+    futures: dict[Future[str], int] = {}
+    try:
+        for item_id in item_ids:
+            futures[executor.submit(_one, engine, item_id, settings, stop)] = item_id
+        for future in as_completed(futures):
+            status = future.result()
+            if on_item is not None:
+                on_item(futures[future], status)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _one(engine: Engine, item_id: int, settings: Any, stop: threading.Event | None) -> str:
+    if stop is not None and stop.is_set():
+        return "queued"
+    return process_item(engine, item_id, settings)
+
+
+def start_in_background(engine: Engine, batch_id: str, settings: Any) -> threading.Thread:
+    """For the service on the embedded store: the batch runs beside the requests."""
+    thread = threading.Thread(target=run_batch, args=(engine, batch_id, settings),
+                              name=f"batch-{batch_id}", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,186 @@
+"""The files of a batch: paths, folders, globs and `.zip` archives, each read within the limits.
+
+A batch must go on past a bad file, so a file that cannot be taken (too large, an archive member
+that inflates past the limit, a damaged archive) becomes a `Source` carrying its refusal instead
+of an exception. Archive members are inflated through a counted stream that stops one byte past
+NIANBAO_MAX_UPLOAD_BYTES (what ingest does for a .docx's XML): a member whose header lies about
+its size costs no more than one that says the truth.
+"""
+
+from __future__ import annotations
+
+import glob
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from service.errors import NianbaoError, TooLarge, UnreadableDocument
+from service.ingest.filename import clean_filename
+
+# An archive with more members than this is refused whole (a batch of a province has thousands).
+MAX_MEMBERS = 20_000
+_UTF8_NAME_FLAG = 0x800
+_ENCRYPTED_FLAG = 0x1
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file of a batch: `name` as the user knows it (`reports.zip/2023/a.pdf`), the bytes,
+    or the reason it was refused before reading."""
+
+    name: str
+    data: bytes | None
+    refusal: NianbaoError | None = None
+
+    @property
+    def filename(self) -> str | None:
+        """The name the reader sees: the last part, cleaned."""
+        return clean_filename(self.name)
+
+
+class NoSuchInput(NianbaoError):
+    """A path on the command line that names nothing (a typo is the user's, not a file's)."""
+
+    code = "no_such_input"
+
+
+def too_large(limit: int) -> TooLarge:
+    return TooLarge(
+        f"the file is larger than the limit of {limit} bytes (NIANBAO_MAX_UPLOAD_BYTES)",
+        f"文件超过 {limit} 字节的上限（NIANBAO_MAX_UPLOAD_BYTES）",
+    )
+
+
+def inflates_past(limit: int) -> TooLarge:
+    return TooLarge(
+        f"the archive member inflates to more than the upload limit of {limit} bytes "
+        "(NIANBAO_MAX_UPLOAD_BYTES): a file too large, or a zip bomb",
+        f"压缩包中的文件解压后超过 {limit} 字节的上传上限（NIANBAO_MAX_UPLOAD_BYTES）：文件过大或为压缩炸弹",
+    )
+
+
+def expand_paths(paths: Sequence[str]) -> list[Path]:
+    """Files named, found under folders (recursively, hidden ones left out) or matched by globs,
+    in the order given and each once. Raises NoSuchInput for a path or glob that names nothing."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += _files_under(path)
+        elif path.is_file():
+            found.append(path)
+        elif any(ch in raw for ch in "*?["):
+            matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))]
+            files = [f for m in matches for f in (_files_under(m) if m.is_dir() else [m]) if f.is_file()]
+            if not files:
+                raise NoSuchInput(f"no file matches {raw}", f"没有与 {raw} 匹配的文件")
+            found += files
+        else:
+            raise NoSuchInput(f"no such file or folder: {raw}", f"文件或文件夹不存在：{raw}")
+    seen: set[Path] = set()
+    unique = []
+    for f in found:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(
+        f for f in folder.rglob("*")
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts)
+    )
+
+
+def read_paths(paths: Iterable[Path], limit: int) -> Iterator[Source]:
+    """Each file's Source, read one at a time (bounded: a huge file costs `limit` bytes)."""
+    for path in paths:
+        if path.suffix.lower() == ".zip":
+            try:
+                with path.open("rb") as handle:
+                    yield from zip_members(str(path), handle, limit)
+            except OSError as exc:
+                yield Source(str(path), None, _unreadable_file(exc))
+            continue
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(limit + 1)
+        except OSError as exc:
+            yield Source(str(path), None, _unreadable_file(exc))
+            continue
+        yield _checked(str(path), data, limit)
+
+
+def from_upload(name: str, handle: IO[bytes], limit: int) -> Iterator[Source]:
+    """An uploaded part: a `.zip` is opened as an archive, anything else is one file."""
+    if name.lower().endswith(".zip"):
+        yield from zip_members(name, handle, limit)
+        return
+    yield _checked(name, handle.read(limit + 1), limit)
+
+
+def _checked(name: str, data: bytes, limit: int) -> Source:
+    if len(data) > limit:
+        return Source(name, None, too_large(limit))
+    if not data:
+        return Source(name, None, UnreadableDocument("the file is empty", "文件为空"))
+    return Source(name, data)
+
+
+def _unreadable_file(exc: OSError) -> UnreadableDocument:
+    return UnreadableDocument(f"cannot read the file: {exc.strerror or exc}", f"无法读取文件：{exc.strerror or exc}")
+
+
+def zip_members(archive: str, handle: IO[bytes], limit: int) -> Iterator[Source]:
+    """The archive's files (folders and `__MACOSX/` left out), each inflated within `limit`."""
+    try:
+        zf = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        yield Source(archive, None, UnreadableDocument(f"not a readable zip archive: {exc}",
+                                                       f"不是可读取的 zip 压缩包：{exc}"))
+        return
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+        if len(infos) > MAX_MEMBERS:
+            yield Source(archive, None, TooLarge(
+                f"the archive holds {len(infos)} files, more than the limit of {MAX_MEMBERS}; split it",
+                f"压缩包含 {len(infos)} 个文件，超过 {MAX_MEMBERS} 个的上限；请拆分",
+            ))
+            return
+        for info in infos:
+            name = f"{archive}/{_member_name(info)}"
+            yield _member(zf, info, name, limit)
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """Archives made on Chinese Windows store names in GBK without the UTF-8 flag; Python then
+    reads them as cp437 (mojibake). Read them back as GBK when that decodes."""
+    name = info.filename
+    if info.flag_bits & _UTF8_NAME_FLAG or name.isascii():
+        return name
+    try:
+        return name.encode("cp437").decode("gbk")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return name
+
+
+def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limit: int) -> Source:
+    if info.flag_bits & _ENCRYPTED_FLAG:
+        return Source(name, None, UnreadableDocument("the archive member is encrypted",
+                                                     "压缩包中的文件已加密"))
+    if info.file_size > limit:  # the declared size: cheap, before inflating anything
+        return Source(name, None, too_large(limit) if info.compress_size > limit else inflates_past(limit))
+    try:
+        with zf.open(info) as member:
+            data = member.read(limit + 1)  # inflated a block at a time: never past limit + 1
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
+        return Source(name, None, UnreadableDocument(f"the archive member is damaged: {exc}",
+                                                     f"压缩包中的文件已损坏：{exc}"))
+    if len(data) > limit:
+        return Source(name, None, inflates_past(limit))
+    return _checked(name, data, limit)

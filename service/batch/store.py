@@ -1,0 +1,343 @@
+"""Batch rows and the one place an item's status changes.
+
+Exactly once: the extraction a batch makes of some bytes under a reader version has an id
+derived from the two (`extraction_key`), so the extraction table's primary key itself refuses a
+second copy, whoever stores it (a job run twice after its worker died, two workers given the
+same file, the same file twice in a batch). The writer that loses finds the row and records
+its item `skipped`; a run that died between storing and recording finds its own row and
+records `succeeded`. Every write transaction begins as a writer (`write_transaction`: SQLite's
+BEGIN IMMEDIATE), so the embedded store waits for its lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from service.batch.public import (
+    FINAL,
+    BatchCounts,
+    BatchItemPublic,
+    BatchPublic,
+    BatchStatus,
+)
+from service.batch.sources import Source
+from service.contract import Extraction
+from service.document import Document
+from service.errors import NianbaoError
+from service.store import crud
+from service.store.db import write_transaction
+from service.store.models import (
+    BatchItemRow,
+    BatchRow,
+    BatchSourceRow,
+    ExtractionRow,
+    ExtractionVersionRow,
+    utc_now,
+)
+
+# Flush (and let go of) the bytes of this many new items at a time while creating a batch.
+_FLUSH_EVERY = 50
+
+
+def new_batch_id() -> str:
+    return "bat_" + uuid.uuid4().hex[:16]
+
+
+def create_batch(session: Session, sources: Iterable[Source], *, origin: str, mode: str | None,
+                 llm_scope: str | None, reader_version: str) -> BatchRow:
+    """The batch and its items, in the session's transaction (the caller commits, after
+    enqueueing the jobs in the same transaction on PostgreSQL). A refused source is an item
+    `refused` at once; bytes already read by `reader_version` an item `skipped`; the rest
+    `queued`, their bytes in `batch_source` so that any machine's worker can read them."""
+    batch = BatchRow(id=new_batch_id(), origin=origin, mode=mode, llm_scope=llm_scope,
+                     reader_version=reader_version, total=0)
+    session.add(batch)
+    session.flush()
+    position = 0
+    for position, source in enumerate(sources, start=1):
+        item = BatchItemRow(batch_id=batch.id, position=position, filename=source.name[:512],
+                            status="queued")
+        if source.refusal is not None or source.data is None:
+            _set_refused(item, source.refusal)
+            session.add(item)
+            continue
+        item.sha256 = hashlib.sha256(source.data).hexdigest()
+        item.size = len(source.data)
+        done = done_extraction(session, item.sha256, reader_version)
+        if done is not None:
+            item.status = "skipped"
+            item.extraction_id, item.document_id = done
+            session.add(item)
+            continue
+        session.add(item)
+        session.flush()
+        assert item.id is not None
+        content = BatchSourceRow(item_id=item.id, content=source.data)
+        session.add(content)
+        if position % _FLUSH_EVERY == 0:
+            session.flush()
+            for row in [o for o in session if isinstance(o, BatchSourceRow)]:
+                session.expunge(row)  # the bytes are in the database now, not in memory
+    batch.total = position
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def queued_item_ids(session: Session, batch_id: str) -> list[int]:
+    """What is left to do in a batch (queued or left running by a process that died), in order."""
+    query = (select(BatchItemRow.id).where(BatchItemRow.batch_id == batch_id)
+             .where(col(BatchItemRow.status).in_(("queued", "running")))
+             .order_by(col(BatchItemRow.position)))
+    return [i for i in session.exec(query).all() if i is not None]
+
+
+def done_extraction(session: Session, sha256: str, reader_version: str) -> tuple[str, str] | None:
+    """(extraction id, document id) of the extraction these bytes got from this reader version."""
+    query = (select(ExtractionVersionRow.extraction_id, ExtractionRow.document_id)
+             .join(ExtractionRow, col(ExtractionRow.id) == col(ExtractionVersionRow.extraction_id))
+             .where(ExtractionVersionRow.sha256 == sha256)
+             .where(ExtractionVersionRow.reader_version == reader_version))
+    row = session.exec(query).first()
+    return None if row is None else (row[0], row[1])
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An item a worker is now reading: its bytes and how to read them."""
+
+    item_id: int
+    batch_id: str
+    filename: str
+    data: bytes
+    mode: str | None
+    llm_scope: str | None
+
+
+def claim(engine: Engine, item_id: int, reader_version_of: Any) -> Claim | str:
+    """Mark the item running and hand out its bytes; or its final status when there is nothing
+    to do (already final, or its bytes already read by this reader version: now `skipped`).
+    `reader_version_of(batch)` is this worker's reader version for the batch's options."""
+    with Session(engine) as session:
+        write_transaction(session)
+        item = _locked_item(session, item_id)
+        if item is None:
+            return "failed"
+        if item.status in FINAL:
+            return item.status
+        batch = session.get(BatchRow, item.batch_id)
+        assert batch is not None
+        if item.sha256 is not None:
+            done = done_extraction(session, item.sha256, reader_version_of(batch))
+            if done is not None:
+                item.extraction_id, item.document_id = done
+                _finish(session, item, "skipped")
+                session.commit()
+                return "skipped"
+        source = session.get(BatchSourceRow, item_id)
+        if source is None:
+            item.code, item.reason_en, item.reason_zh = (
+                "source_missing", "the item's bytes are no longer stored", "该文件的内容已不在数据库中")
+            _finish(session, item, "failed")
+            session.commit()
+            return "failed"
+        item.status = "running"
+        item.attempts += 1
+        item.updated_at = utc_now()
+        session.add(item)
+        session.commit()
+        return Claim(item_id=item_id, batch_id=batch.id, filename=item.filename, data=source.content,
+                     mode=batch.mode, llm_scope=batch.llm_scope)
+
+
+def extraction_key(sha256: str, reader_version: str) -> str:
+    """The id of the extraction these bytes get from this reader version in a batch."""
+    return "ext_" + hashlib.sha256(f"{sha256} {reader_version}".encode()).hexdigest()[:16]
+
+
+def store_extraction(engine: Engine, item_id: int, reader_version: str, doc: Document,
+                     extraction: Extraction, data: bytes) -> str:
+    """Store the item's extraction exactly once (see the module docstring); its final status."""
+    key = extraction_key(doc.sha256, reader_version)
+    with Session(engine) as session:
+        item = session.get(BatchItemRow, item_id)
+        if item is None:
+            return "failed"
+        if item.status in FINAL:
+            return item.status  # another run of this job recorded it first
+        done = done_extraction(session, doc.sha256, reader_version)
+        if done is not None and done[0] != key:
+            return _record(engine, item_id, done[0], done[1], "skipped")
+    if not _extraction_exists(engine, key):
+        extraction.extraction.id = key
+        try:
+            with Session(engine) as session:
+                crud.save_extraction(session, doc, extraction, source=data)
+        except IntegrityError:
+            if not _extraction_exists(engine, key):
+                raise
+            return _record(engine, item_id, key, doc.id, "skipped", reader_version, doc.sha256)
+    return _record(engine, item_id, key, doc.id, "succeeded", reader_version, doc.sha256)
+
+
+def _extraction_exists(engine: Engine, extraction_id: str) -> bool:
+    with Session(engine) as session:
+        return session.get(ExtractionRow, extraction_id) is not None
+
+
+def _record(engine: Engine, item_id: int, extraction_id: str, document_id: str, status: str,
+            reader_version: str | None = None, sha256: str | None = None) -> str:
+    """The item's outcome, and the extraction's version row when it is missing. `succeeded`
+    turns `skipped` when another item already owns the extraction."""
+    with Session(engine) as session:
+        write_transaction(session)
+        item = _locked_item(session, item_id)
+        if item is None:
+            return "failed"
+        if item.status in FINAL:
+            return item.status
+        if reader_version is not None and sha256 is not None and \
+                session.get(ExtractionVersionRow, extraction_id) is None:
+            session.add(ExtractionVersionRow(extraction_id=extraction_id, sha256=sha256,
+                                             reader_version=reader_version))
+        if status == "succeeded" and session.exec(
+                select(BatchItemRow.id).where(BatchItemRow.extraction_id == extraction_id)
+                .where(BatchItemRow.status == "succeeded")).first() is not None:
+            status = "skipped"
+        item.extraction_id, item.document_id = extraction_id, document_id
+        item.code = item.reason_en = item.reason_zh = None
+        _finish(session, item, status)
+        session.commit()
+        return status
+
+
+def store_refusal(engine: Engine, item_id: int, refusal: NianbaoError | None) -> str:
+    """The item is not something we read: `refused`, with the reason."""
+    return _final(engine, item_id, "refused", refusal)
+
+
+def store_failure(engine: Engine, item_id: int, error: BaseException) -> str:
+    """Our fault (a bug, a dead worker after its retries): `failed`, with what broke."""
+    message = f"{type(error).__name__}: {error}"[:500]
+    failure = NianbaoError(f"internal error: {message}", f"内部错误：{message}")
+    failure.code = "internal_error"
+    return _final(engine, item_id, "failed", failure)
+
+
+def requeue(engine: Engine, item_id: int) -> None:
+    """Back to `queued` (the queue will try again), unless another run finished it."""
+    with Session(engine) as session:
+        write_transaction(session)
+        item = _locked_item(session, item_id)
+        if item is not None and item.status not in FINAL:
+            item.status = "queued"
+            item.updated_at = utc_now()
+            session.add(item)
+            session.commit()
+
+
+def requeue_running(engine: Engine, batch_id: str) -> None:
+    """After an interruption, what was running is queued again (its process stopped)."""
+    with Session(engine) as session:
+        write_transaction(session)
+        items = session.exec(select(BatchItemRow).where(BatchItemRow.batch_id == batch_id)
+                             .where(BatchItemRow.status == "running")).all()
+        for item in items:
+            item.status = "queued"
+            session.add(item)
+        session.commit()
+
+
+def _final(engine: Engine, item_id: int, status: str, reason: NianbaoError | None) -> str:
+    with Session(engine) as session:
+        write_transaction(session)
+        item = _locked_item(session, item_id)
+        if item is None:
+            return status
+        if item.status in FINAL:
+            return item.status
+        if status == "refused":
+            _set_refused(item, reason)
+        elif reason is not None:
+            item.code, item.reason_en, item.reason_zh = reason.code, reason.message_en, reason.message_zh
+        _finish(session, item, status)
+        session.commit()
+        return status
+
+
+def _set_refused(item: BatchItemRow, refusal: NianbaoError | None) -> None:
+    item.status = "refused"
+    if refusal is not None:
+        item.code, item.reason_en, item.reason_zh = refusal.code, refusal.message_en, refusal.message_zh
+
+
+def _finish(session: Session, item: BatchItemRow, status: str) -> None:
+    """A final status; the item's bytes are no longer needed (a stored document keeps its own)."""
+    item.status = status
+    item.updated_at = utc_now()
+    session.add(item)
+    if item.id is not None:
+        session.exec(delete(BatchSourceRow).where(col(BatchSourceRow.item_id) == item.id))
+
+
+def _locked_item(session: Session, item_id: int) -> BatchItemRow | None:
+    """The item, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite locks the
+    whole database on write instead)."""
+    return session.exec(select(BatchItemRow).where(BatchItemRow.id == item_id).with_for_update()).first()
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+def counts(session: Session, batch_id: str) -> BatchCounts:
+    query = (select(BatchItemRow.status, func.count()).where(BatchItemRow.batch_id == batch_id)
+             .group_by(col(BatchItemRow.status)))
+    return BatchCounts(**{status: n for status, n in session.exec(query).all()})
+
+
+def batch_public(session: Session, batch: BatchRow, *, with_items: bool = False) -> BatchPublic:
+    tally = counts(session, batch.id)
+    left = tally.queued + tally.running
+    started = tally.running or tally.succeeded or tally.refused or tally.failed or tally.skipped
+    status: BatchStatus = "done" if left == 0 else ("running" if started else "queued")
+    finished_at: datetime | None = None
+    if status == "done":
+        finished_at = session.exec(select(func.max(BatchItemRow.updated_at))
+                                   .where(BatchItemRow.batch_id == batch.id)).one()
+    items = None
+    if with_items:
+        rows = session.exec(select(BatchItemRow).where(BatchItemRow.batch_id == batch.id)
+                            .order_by(col(BatchItemRow.position))).all()
+        items = [BatchItemPublic.model_validate(row, from_attributes=True) for row in rows]
+    return BatchPublic(
+        id=batch.id, status=status, origin=batch.origin, mode=batch.mode, llm_scope=batch.llm_scope,
+        reader_version=batch.reader_version, total=batch.total, done=batch.total - left, counts=tally,
+        created_at=batch.created_at, finished_at=finished_at or batch.created_at if status == "done" else None,
+        items=items,
+    )
+
+
+def get_batch(session: Session, batch_id: str, *, with_items: bool = True) -> BatchPublic | None:
+    batch = session.get(BatchRow, batch_id)
+    return None if batch is None else batch_public(session, batch, with_items=with_items)
+
+
+def list_batches(session: Session, limit: int = 100, offset: int = 0) -> list[BatchPublic]:
+    rows = session.exec(select(BatchRow).order_by(col(BatchRow.created_at).desc(), col(BatchRow.id))
+                        .offset(offset).limit(limit)).all()
+    return [batch_public(session, row) for row in rows]
+
+
+def refused_items(session: Session, batch_id: str, statuses: tuple[str, ...] = ("refused", "failed")
+                  ) -> list[BatchItemRow]:
+    return list(session.exec(select(BatchItemRow).where(BatchItemRow.batch_id == batch_id)
+                             .where(col(BatchItemRow.status).in_(statuses))
+                             .order_by(col(BatchItemRow.position))).all())

@@ -1,0 +1,90 @@
+"""One batch item end to end: claim it, read it in a worker process, store the outcome.
+
+Both engines run this: the embedded runner (a thread per pool worker, in the process that owns
+the batch) and Procrastinate's workers (a thread per job). The reading happens in the process
+pool (service.pool), the storing in the calling process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import Engine
+
+from service.batch import store
+from service.batch.version import reader_version
+from service.contract import Extraction
+from service.document import Document
+from service.errors import NianbaoError
+from service.store.models import BatchRow
+
+log = logging.getLogger(__name__)
+
+# While the pool is full (POST /extract shares it), wait this long between tries.
+_BUSY_WAIT_SECONDS = 0.2
+
+
+def extract(data: bytes, filename: str | None, **options: Any) -> tuple[Document, Extraction]:
+    """`pipeline.extract_bytes` in a worker process of the service's pool (one per core)."""
+    from service import pool
+
+    return pool.extract(data, filename, **options)
+
+
+def batch_reader_version(batch: BatchRow, settings: Any) -> str:
+    """This process's reader version for the batch's options."""
+    from service.pipeline import resolve_mode
+
+    return reader_version(resolve_mode(batch.mode, settings), settings, batch.llm_scope)
+
+
+def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: bool = True) -> str:
+    """Do one item; its final status. A refusal is recorded as `refused` (the batch goes on); an
+    unexpected error as `failed` on the final attempt, else the item is queued again and the
+    error raised for the queue to retry with backoff."""
+    from service.pipeline import resolve_mode
+
+    claimed = store.claim(engine, item_id, lambda batch: batch_reader_version(batch, settings))
+    if isinstance(claimed, str):
+        return claimed
+    options: dict[str, Any] = {"settings": settings}
+    if claimed.mode is not None:
+        options["mode"] = claimed.mode
+    if claimed.llm_scope is not None:
+        options["llm_scope"] = claimed.llm_scope
+    try:
+        version = reader_version(resolve_mode(claimed.mode, settings), settings, claimed.llm_scope)
+        doc, extraction = _extract_when_free(claimed.data, claimed.filename, options)
+    except NianbaoError as refusal:
+        return store.store_refusal(engine, item_id, refusal)
+    except Exception as exc:
+        log.exception("batch item %s (%s) failed", item_id, claimed.filename)
+        if not final_attempt:
+            store.requeue(engine, item_id)
+            raise
+        return store.store_failure(engine, item_id, exc)
+    try:
+        return store.store_extraction(engine, item_id, version, doc, extraction, claimed.data)
+    except NianbaoError as refusal:  # the store refuses some texts (NUL characters)
+        return store.store_refusal(engine, item_id, refusal)
+    except Exception as exc:
+        log.exception("batch item %s (%s): storing failed", item_id, claimed.filename)
+        if not final_attempt:
+            store.requeue(engine, item_id)
+            raise
+        return store.store_failure(engine, item_id, exc)
+
+
+def _extract_when_free(data: bytes, filename: str, options: dict[str, Any]) -> tuple[Document, Extraction]:
+    """Read in the pool; while it is full (busy with POST /extract), wait rather than refuse."""
+    from service.ingest.filename import clean_filename
+    from service.pool import PoolBusy
+
+    name = clean_filename(filename)
+    while True:
+        try:
+            return extract(data, name, **options)
+        except PoolBusy:
+            time.sleep(_BUSY_WAIT_SECONDS)
