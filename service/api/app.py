@@ -13,7 +13,7 @@ from sqlmodel import Session
 from service import __version__
 from service.api.errors import install_error_handlers
 from service.api.routes import auth as auth_routes
-from service.api.routes import documents, exports, extract, health, review, web
+from service.api.routes import batches, documents, exports, extract, health, review, web
 from service.config import Settings, get_settings
 from service.store.db import make_engine, migrate
 
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.include_router(extract.router)
+    app.include_router(batches.router)
     app.include_router(documents.router)
     app.include_router(health.router)
     app.include_router(auth_routes.router)

@@ -40,7 +40,7 @@ MODEL_LOCK = "nianbao-model"
 MAX_RETRIES = 3
 RETRY_EXPONENTIAL_WAIT = 2
 # How often each worker looks for jobs of dead workers (cron with seconds as the 6th field).
-RETRY_STALLED_CRON = "* * * * * */5"
+RETRY_STALLED_CRON = "* * * * * */10"
 STALLED_SECONDS = 30.0
 HEARTBEAT_SECONDS = 10.0
 
@@ -115,6 +115,7 @@ def run_worker(engine: Engine, settings: Any, *, concurrency: int | None = None,
                 queues=[QUEUE], name=name, concurrency=concurrency or max(1, settings.workers),
                 wait=wait, update_heartbeat_interval=heartbeat_seconds,
                 stalled_worker_timeout=stalled_seconds, install_signal_handlers=signals,
+                delete_jobs="successful",  # the batch items are the record; failed jobs stay to look at
             )
 
     asyncio.run(main())

@@ -1,0 +1,16 @@
+"""Batch settings from the environment (NIANBAO_BATCH_*); each file of a batch still obeys the
+upload limits of service.config (NIANBAO_MAX_UPLOAD_BYTES, NIANBAO_MAX_PAGES, …)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BatchSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NIANBAO_BATCH_", frozen=True, extra="ignore")
+
+    # The most one POST /batches body may carry (all files, or the zip, together); beyond: 413.
+    max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    # The most files one POST /batches may carry as separate parts (a zip may hold more).
+    max_files: int = Field(default=5000, gt=0)
