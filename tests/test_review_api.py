@@ -4,6 +4,7 @@ audit history, status, the queue, the documents list, re-extraction and the temp
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -424,3 +425,141 @@ def test_queue_keeps_one_level_when_asked(client: TestClient) -> None:
         assert only == [q for q in every if q["level"] == level]
     assert {q["level"] for q in every} >= {"low", "medium"}
     assert client.get("/review/queue", params={"level": "lowest"}).status_code == 422
+
+
+# ------------------------------------------------------------------ PDF pages and cell boxes
+
+HONGZE = REPO / "evals" / "docs" / "dev" / "hongze_2023.pdf"
+
+
+def upload_pdf(client: TestClient, data: bytes, name: str = "report.pdf") -> dict[str, Any]:
+    response = client.post("/extract", files={"file": (name, data, "application/pdf")})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def generated_pdf(seed: int) -> bytes:
+    """A whole report printed as a PDF by the test corpus (a real text layer, ruled tables)."""
+    import random
+
+    from tests.corpus.render import render
+    from tests.corpus.values import generate_values
+
+    data, _ = render(generate_values(random.Random(seed), "2021"), "2021", "pdf", seed=seed)
+    return data
+
+
+def assert_not_found(response: Any) -> None:
+    assert response.status_code == 404, response.text
+    body = response.json()
+    assert body["reason_zh"] and body["reason_en"] and body["reason_zh"] != body["reason_en"]
+
+
+def test_pdf_fields_carry_their_box_and_the_page_image_shows_the_value_inside_it(client: TestClient) -> None:
+    from PIL import Image
+
+    from tests.test_ingest_pdf import darkest
+
+    extraction = upload_pdf(client, HONGZE.read_bytes(), HONGZE.name)
+    doc = extraction["document"]["id"]
+    review = review_of(client, doc)
+    pages = client.get(f"/documents/{doc}").json()["pages"]
+    text = client.get(f"/documents/{doc}/text").text
+    boxed = [f for f in review["fields"] if f["box"] is not None]
+    table_fields = [f for f in review["fields"] if f["path"].startswith(("applications.", "active_disclosure."))
+                    and f["span"] is not None and f["span"][0] < f["span"][1]]
+    assert len(boxed) >= len(table_fields) > 50
+    for f in boxed:
+        assert 1 <= f["box"]["page"] <= pages and f["span"] is not None
+    # A sample of printed numbers: the image of their page has ink inside their box; at scale 2,
+    # the image is the page's size twice over.
+    printed = [f for f in boxed if isinstance(f["value"], int) and f["value"] > 0
+               and text[f["span"][0]:f["span"][1]] == str(f["value"])]
+    assert len(printed) >= 10
+    images: dict[int, Any] = {}
+    for f in printed[::max(1, len(printed) // 12)]:
+        box = f["box"]
+        if box["page"] not in images:
+            response = client.get(f"/documents/{doc}/pages/{box['page']}.png", params={"scale": 2})
+            assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+            images[box["page"]] = Image.open(io.BytesIO(response.content))
+        image = images[box["page"]]
+        assert image.size == (round(box["page_width"] * 2), round(box["page_height"] * 2))
+        assert darkest(image, box["bbox"], 2) < 128, f
+    # A blank table cell's box is blank on the page.
+    blank = [f for f in boxed if f["value"] is None and f["span"][0] == f["span"][1]
+             and f["box"]["page"] in images]
+    for f in blank[:5]:
+        assert darkest(images[f["box"]["page"]], f["box"]["bbox"], 2) > 200, f
+
+
+def test_page_images_are_cached_forever_and_refused_clearly(client: TestClient) -> None:
+    from service import pipeline
+    from service.store import crud
+
+    data = generated_pdf(1)
+    doc = upload_pdf(client, data)["document"]["id"]
+    first = client.get(f"/documents/{doc}/pages/1.png")
+    assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
+    assert "immutable" in first.headers["cache-control"] and "max-age=31536000" in first.headers["cache-control"]
+    assert first.headers["x-content-type-options"] == "nosniff"
+    again = client.get(f"/documents/{doc}/pages/1.png", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert client.get(f"/documents/{doc}/pages/1.png", params={"scale": 3}).headers["etag"] != first.headers["etag"]
+    for page in ("3", "0", "-1", "99999999999999999999"):
+        assert_not_found(client.get(f"/documents/{doc}/pages/{page}.png"))
+    assert_not_found(client.get("/documents/doc_nothing/pages/1.png"))
+    text_doc = upload(client, seed_files()[0])["document"]["id"]
+    assert_not_found(client.get(f"/documents/{text_doc}/pages/1.png"))
+    for scale in ("0.1", "3.5", "nan", "x"):
+        assert client.get(f"/documents/{doc}/pages/1.png", params={"scale": scale}).status_code == 422
+    # A PDF stored before uploads were kept has no page images, and says so.
+    stored, extraction = pipeline.extract_bytes(generated_pdf(2), "old.pdf", mode="deterministic")
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        crud.save_extraction(session, stored, extraction)
+    assert_not_found(client.get(f"/documents/{stored.id}/pages/1.png"))
+    assert client.get("/openapi.json").json()["paths"]["/documents/{document_id}/pages/{number}.png"]
+
+
+def test_reextract_reads_the_stored_file_again_and_keeps_the_boxes(client: TestClient) -> None:
+    headers = signed_in(client)
+    extraction = upload_pdf(client, HONGZE.read_bytes(), HONGZE.name)
+    doc = extraction["document"]["id"]
+    before = review_of(client, doc)
+    response = client.post(f"/documents/{doc}/reextract", headers=headers)
+    assert response.status_code == 200, response.text
+    after = review_of(client, doc)
+    assert after["extraction_id"] == response.json()["extraction"]["id"] != before["extraction_id"]
+    assert [(f["path"], f["value"], f["box"]) for f in after["fields"]] == [
+        (f["path"], f["value"], f["box"]) for f in before["fields"]]
+    assert response.json()["document"]["media_type"] == "application/pdf"
+
+
+def test_reextract_without_the_stored_file_reads_the_stored_text(client: TestClient) -> None:
+    from service import pipeline
+    from service.store import crud
+
+    headers = signed_in(client)
+    seed = seed_files()[2]
+    stored, extraction = pipeline.extract_bytes(seed.read_bytes(), seed.name, mode="deterministic")
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        crud.save_extraction(session, stored, extraction)
+    response = client.post(f"/documents/{stored.id}/reextract", headers=headers)
+    assert response.status_code == 200, response.text
+    again = response.json()
+    assert [f["value"] for f in again["fields"]] == [f.value for f in extraction.fields]
+
+
+def test_reextract_uses_the_configured_mode(make_client: Any) -> None:
+    """With a model configured, re-extraction asks it (mode auto), not the parsers alone."""
+    client = make_client(llm_base_url="http://127.0.0.1:9/v1", llm_model="some-model", llm_max_retries=0,
+                         llm_timeout_seconds=2, llm_cache_dir="")
+    headers = signed_in(client)
+    seed = seed_files()[0]
+    response = client.post("/extract", files={"file": (seed.name, seed.read_bytes(), "text/plain")},
+                           data={"mode": "deterministic"})
+    assert response.status_code == 200 and response.json()["extraction"]["mode"] == "deterministic"
+    again = client.post(f"/documents/{response.json()['document']['id']}/reextract", headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["extraction"]["mode"] == "llm" and again.json()["extraction"]["failures"]

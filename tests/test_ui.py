@@ -290,3 +290,56 @@ def test_signed_out_browser_cannot_write(server: Server, browser: Browser, tmp_p
     assert page.locator("#report-text img, #report-text script").count() == 0
     assert page.evaluate("window.__xss") is None
     context.close()
+
+
+HONGZE = Path(__file__).resolve().parent.parent / "evals" / "docs" / "dev" / "hongze_2023.pdf"
+
+
+def test_pdf_cell_shows_its_page_with_the_box_on_the_value(server: Server, browser: Browser) -> None:
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    sign_in(page, server, "alice")
+    page.goto(f"{server.url}/#/upload")
+    page.set_input_files("#files", [str(HONGZE)])
+    expect(page.locator(".upload.done")).to_have_count(1, timeout=60_000)
+    doc_id = page.locator(".upload a").get_attribute("href").split("/")[-1]  # type: ignore[union-attr]
+
+    review = get_json(f"{server.url}/documents/{doc_id}/review")
+    text = urllib.request.urlopen(f"{server.url}/documents/{doc_id}/text", timeout=10).read().decode("utf-8")
+    # A table-3 cell printed as a number of its own, read from page 3 (not the first page shown).
+    field = next(f for f in review["fields"] if f["box"] and f["path"].startswith("applications.")
+                 and isinstance(f["value"], int) and f["value"] > 0 and f["box"]["page"] > 1
+                 and text[f["span"][0]:f["span"][1]] == str(f["value"]))
+    open_document(page, server, doc_id)
+    page.locator(f"td.cell[data-path='{field['path']}']").click()
+    expect(page.locator("td.cell.selected")).to_have_attribute("data-path", field["path"])
+    page.wait_for_function("() => { const i = document.getElementById('page-image');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    assert page.locator("#page-image").get_attribute("src") == (
+        f"/documents/{doc_id}/pages/{field['box']['page']}.png?scale=1.5")
+    box = page.locator("#page-box")
+    expect(box).to_be_visible()
+    image = page.locator("#page-image").bounding_box()
+    drawn = box.bounding_box()
+    view = page.locator("#page-view").bounding_box()
+    assert image and drawn and view
+    # Where the box is drawn is where the cell is on the page, scaled with the image...
+    x0, y0, x1, y1 = field["box"]["bbox"]
+    sx, sy = image["width"] / field["box"]["page_width"], image["height"] / field["box"]["page_height"]
+    assert abs(drawn["x"] - (image["x"] + x0 * sx)) <= 1 and abs(drawn["y"] - (image["y"] + y0 * sy)) <= 1
+    assert abs(drawn["width"] - (x1 - x0) * sx) <= 1 and abs(drawn["height"] - (y1 - y0) * sy) <= 1
+    # ... and it is scrolled into the page view.
+    assert view["x"] <= drawn["x"] and drawn["x"] + drawn["width"] <= view["x"] + view["width"]
+    assert view["y"] <= drawn["y"] and drawn["y"] + drawn["height"] <= view["y"] + view["height"]
+    # The text evidence stays.
+    a, b = field["span"]
+    expect(page.locator("#span-mark")).to_have_text(text[a:b])
+    shoot(page, server, "pdf_page.png")
+    if server.database_url.startswith("sqlite"):
+        page.locator("#page-view").screenshot(path=str(SHOTS / "pdf_page_box.png"))
+    # A cell with no box (a prose figure) shows no page image.
+    prose = next((f for f in review["fields"] if f["box"] is None and f["path"].startswith("narrative.")), None)
+    if prose is not None:
+        page.locator(f"td.cell[data-path='{prose['path']}']").click()
+        expect(page.locator("#page-view")).to_have_count(0)
+    context.close()

@@ -487,6 +487,38 @@ function scrollToMark(pre, mark) {
   pre.scrollTop = Math.max(0, mark.offsetTop - pre.clientHeight / 2); // pre is position: relative
 }
 
+const PAGE_SCALE = 1.5; // pixels per PDF point of the page image (the server caps it at 3)
+
+/** The PDF page the cell was read from with the cell's box drawn over it. The box is placed in
+ *  percent of the page, so it scales with the image; the view scrolls to it once shown. */
+function pageView(box) {
+  const d = state.doc;
+  const [x0, y0, x1, y1] = box.bbox;
+  const src = `/documents/${encodeURIComponent(d.id)}/pages/${encodeURIComponent(box.page)}.png?scale=${PAGE_SCALE}`;
+  const width = box.page_width * PAGE_SCALE;
+  const height = box.page_height * PAGE_SCALE;
+  const view = h("div", { class: "page-view", id: "page-view" });
+  const sheet = h("div", { class: "page-sheet" });
+  const img = h("img", { id: "page-image", src, alt: `第 ${box.page} 页`, decoding: "async" });
+  const mark = h("div", { class: "page-box", id: "page-box", title: "该单元格在原页面上的位置" });
+  // CSSOM, not style attributes: the CSP allows no inline styles.
+  sheet.style.width = `${width}px`;
+  sheet.style.height = `${height}px`;
+  mark.style.left = `${(x0 / box.page_width) * 100}%`;
+  mark.style.top = `${(y0 / box.page_height) * 100}%`;
+  mark.style.width = `${((x1 - x0) / box.page_width) * 100}%`;
+  mark.style.height = `${((y1 - y0) / box.page_height) * 100}%`;
+  img.addEventListener("error", () => view.replaceChildren(h("p", { class: "hint", id: "page-missing" }, "无法显示原页面图像（原文件未保存或不是 PDF）")));
+  sheet.append(img, mark);
+  view.append(sheet);
+  const scroll = () => {
+    view.scrollTop = Math.max(0, ((y0 + y1) / 2) * PAGE_SCALE - view.clientHeight / 2);
+    view.scrollLeft = Math.max(0, ((x0 + x1) / 2) * PAGE_SCALE - view.clientWidth / 2);
+  };
+  const head = h("h3", {}, `原页面（第 ${box.page} 页）`, " ", h("a", { href: src, target: "_blank", rel: "noopener", class: "hint" }, "查看整页"));
+  return { node: h("div", { class: "page-evidence" }, head, view), scroll };
+}
+
 function renderEvidence(message) {
   const d = state.doc;
   const f = d.fields.get(d.selected);
@@ -497,6 +529,7 @@ function renderEvidence(message) {
   const related = recheck(f.path, f.value);
   const cellFindings = (d.review.findings || []).filter((x) => x.path === f.path || f.path.startsWith(`${x.path}.`));
   const { pre, mark } = textWithSpan(f.span);
+  const page = f.box ? pageView(f.box) : null;
   const history = h("ol", { class: "history", id: "history" }, h("li", {}, "加载中…"));
   const panel = h("div", {},
     h("h2", { id: "sel-label" }, f.label_zh || f.path),
@@ -519,9 +552,11 @@ function renderEvidence(message) {
     h("div", { id: "editor" }),
     related.length ? h("div", { class: "checks", id: "checks" }, h("h3", {}, "所在行列的合计"), checkList(related)) : null,
     cellFindings.length ? h("ul", { class: "cell-findings" }, cellFindings.map((x) => h("li", {}, h("b", {}, x.kind), " ", x.message || ""))) : null,
+    page ? page.node : null,
     h("h3", {}, "原文"), pre,
     h("h3", {}, "修改历史"), history);
   d.evidence.replaceChildren(panel);
+  if (page) page.scroll();
   scrollToMark(pre, mark);
   loadHistory(f.path, history);
 }
