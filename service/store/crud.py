@@ -5,20 +5,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import Table, func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from service.contract import Extraction
 from service.document import Document
 from service.errors import UnreadableDocument
-from service.store.db import write_transaction
+from service.store.db import write_transaction, writing
 from service.store.models import DocumentRow, DocumentSourceRow, ExtractionRow, FieldRow, FindingRow
 
 log = logging.getLogger(__name__)
 
 TABLES: tuple[type[SQLModel], ...] = (DocumentRow, ExtractionRow, FieldRow, FindingRow)
 TABLES_BY_NAME: dict[str, type[SQLModel]] = {str(table.__tablename__): table for table in TABLES}
+# The plain tables under the models: Core inserts skip the ORM's per-row bookkeeping.
+_FIELD_TABLE: Table = FieldRow.__table__  # type: ignore[attr-defined]
+_FINDING_TABLE: Table = FindingRow.__table__  # type: ignore[attr-defined]
 
 
 def save_extraction(session: Session, doc: Document, extraction: Extraction,
@@ -35,18 +38,20 @@ def save_extraction(session: Session, doc: Document, extraction: Extraction,
         raise UnreadableDocument(
             "the text contains NUL characters (binary data?)", "文本含有空字符（可能是二进制数据）"
         )
-    try:
-        return _save(session, doc, extraction, source)
-    except IntegrityError:
-        # Another request stored the same new document between our lookup and our insert.
-        session.rollback()
-        if session.exec(select(DocumentRow).where(DocumentRow.sha256 == doc.sha256)).first() is None:
-            raise
-        return _save(session, doc, extraction, source)
+    with writing(session):
+        try:
+            return _save(session, doc, extraction, source)
+        except IntegrityError:
+            # Another request (or process) stored the same new document between our lookup
+            # and our insert.
+            session.rollback()
+            if session.exec(select(DocumentRow).where(DocumentRow.sha256 == doc.sha256)).first() is None:
+                raise
+            write_transaction(session)
+            return _save(session, doc, extraction, source)
 
 
 def _save(session: Session, doc: Document, extraction: Extraction, source: bytes | None) -> ExtractionRow:
-    write_transaction(session)  # SQLite: take the write lock now, wait for it rather than fail
     document = _upsert_document(session, doc)
     if source is not None and session.get(DocumentSourceRow, document.id) is None:
         session.add(DocumentSourceRow(document_id=document.id, content=source))
@@ -63,14 +68,14 @@ def _save(session: Session, doc: Document, extraction: Extraction, source: bytes
     )
     session.add(row)
     session.flush()  # the extraction must exist before rows that point at it (PostgreSQL checks at once)
-    # Hundreds of fields: one executemany INSERT each for fields and findings, not one ORM
-    # object (identity map, unit of work, per-row attribute events) per row.
+    # Hundreds of fields: one executemany INSERT each for fields and findings (SQLAlchemy Core on
+    # the tables), not one ORM object (identity map, unit of work, attribute events) per row.
     fields = _field_rows(extraction)
     if fields:
-        session.exec(insert(FieldRow), params=fields)
+        session.exec(insert(_FIELD_TABLE), params=fields)
     findings = _finding_rows(extraction)
     if findings:
-        session.exec(insert(FindingRow), params=findings)
+        session.exec(insert(_FINDING_TABLE), params=findings)
     # What was just written is what the caller holds: no reload (the contract JSON is large).
     expire, session.expire_on_commit = session.expire_on_commit, False
     try:
