@@ -1,0 +1,350 @@
+"""Batches (issue 10): `nianbao batch` interrupted and resumed stores every file once with the
+right summary; bad files are refused one by one while the batch goes on, from the CLI and the
+API, on SQLite (in-process pool) and PostgreSQL (Procrastinate jobs)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from service.batch.sources import (
+    MAX_MEMBERS,
+    NoSuchInput,
+    Source,
+    expand_paths,
+    from_upload,
+    read_paths,
+)
+from service.store.db import make_engine, migrate
+from service.store.models import BatchItemRow, ExtractionRow, ExtractionVersionRow
+from tests.corpus.render import render
+from tests.corpus.values import generate_values
+
+REPO = Path(__file__).resolve().parent.parent
+FAST_FAMILIES = ("tabs", "lines", "html", "glued")
+UPLOAD_LIMIT = 100_000  # NIANBAO_MAX_UPLOAD_BYTES for these tests: reports are 4-20 kB
+
+
+def write_reports(folder: Path, n: int, *, families: tuple[str, ...] = FAST_FAMILIES,
+                  first_seed: int = 0) -> list[Path]:
+    """n generated reports (distinct bytes), cycling through `families`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(first_seed, first_seed + n):
+        family = families[i % len(families)]
+        data, name = render(generate_values(random.Random(i), "2021"), "2021", family, seed=i)
+        path = folder / f"{i:04d}_{name}"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def zip_bomb_member(good: bytes | None = None) -> bytes:
+    """A zip whose member `bomb.txt` inflates to 50× the upload limit (and one good report)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.txt", b"0" * (50 * UPLOAD_LIMIT))
+        if good is not None:
+            archive.writestr("内/good.txt", good)
+    return buf.getvalue()
+
+
+@dataclass
+class BadFiles:
+    """Files that must each be refused, by name, with the code expected."""
+
+    expected: dict[str, str]
+
+
+def write_bad_files(folder: Path) -> BadFiles:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "junk.bin").write_bytes(bytes(random.Random(7).randrange(256) for _ in range(3000)))
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "huge.txt").write_bytes("政府信息公开工作年度报告\n".encode() * (UPLOAD_LIMIT // 20))
+    (folder / "bundle.zip").write_bytes(zip_bomb_member())
+    return BadFiles({"junk.bin": "unreadable_document", "empty.txt": "unreadable_document",
+                     "huge.txt": "too_large", "bundle.zip/bomb.txt": "too_large"})
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+def test_expand_paths_takes_files_folders_and_globs_once_and_refuses_what_names_nothing(tmp_path: Path) -> None:
+    reports = write_reports(tmp_path / "a", 3)
+    (tmp_path / "a" / ".hidden").write_text("x")
+    found = expand_paths([str(tmp_path / "a"), str(reports[0]), str(tmp_path / "a" / "*.txt")])
+    assert found == sorted(reports)  # each once, hidden files left out
+    with pytest.raises(NoSuchInput):
+        expand_paths([str(tmp_path / "missing.txt")])
+    with pytest.raises(NoSuchInput):
+        expand_paths([str(tmp_path / "a" / "*.pdf")])
+
+
+def _lying_zip(declared: int) -> bytes:
+    """A zip whose member says it inflates to `declared` bytes but inflates to 50× the limit."""
+    data = bytearray(zip_bomb_member())
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.find(signature)
+        struct.pack_into("<I", data, at + offset, declared)
+    return bytes(data)
+
+
+def test_zip_members_are_inflated_within_the_limit_and_refused_one_by_one() -> None:
+    good = b"\xef\xbb\xbf" + "某县2023年政府信息公开工作年度报告".encode()
+    sources = list(from_upload("x.zip", io.BytesIO(zip_bomb_member(good)), UPLOAD_LIMIT))
+    by_name = {s.name: s for s in sources}
+    assert by_name["x.zip/bomb.txt"].refusal is not None
+    assert by_name["x.zip/bomb.txt"].refusal.code == "too_large"
+    assert "zip bomb" in by_name["x.zip/bomb.txt"].refusal.message_en
+    assert by_name["x.zip/内/good.txt"].data == good
+    assert by_name["x.zip/内/good.txt"].filename == "good.txt"
+    # A header that lies about the size: refused, and never inflated past the limit.
+    lied = list(from_upload("y.zip", io.BytesIO(_lying_zip(1000)), UPLOAD_LIMIT))
+    assert len(lied) == 1 and lied[0].refusal is not None and lied[0].data is None
+    # Not an archive at all.
+    junk = list(from_upload("z.zip", io.BytesIO(b"not a zip"), UPLOAD_LIMIT))
+    assert junk[0].refusal is not None and junk[0].refusal.code == "unreadable_document"
+
+
+def test_gbk_member_names_are_read_back(tmp_path: Path) -> None:
+    """Zips made on Chinese Windows store GBK names without the UTF-8 flag."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        info = zipfile.ZipInfo("placeholder")
+        archive.writestr(info, b"x")
+    raw = bytearray(buf.getvalue())
+    gbk = "年报.txt".encode("gbk")
+    assert len(gbk) == len(b"placeholder") - 3
+    for old in (b"placeholder",):
+        at = 0
+        while (at := raw.find(old, at)) != -1:
+            raw[at:at + len(old)] = gbk + b"   "
+    path = tmp_path / "gbk.zip"
+    path.write_bytes(bytes(raw))
+    names = [s.name for s in read_paths([path], UPLOAD_LIMIT)]
+    assert names == [f"{path}/年报.txt   "]
+
+
+def test_archive_with_too_many_members_is_refused_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.batch.sources as sources
+
+    monkeypatch.setattr(sources, "MAX_MEMBERS", 2)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for i in range(3):
+            archive.writestr(f"{i}.txt", b"x")
+    got: list[Source] = list(from_upload("many.zip", io.BytesIO(buf.getvalue()), UPLOAD_LIMIT))
+    assert len(got) == 1 and got[0].refusal is not None and "3" in got[0].refusal.message_en
+    assert MAX_MEMBERS > 2
+
+
+# --- the CLI: interrupted and resumed ----------------------------------------------------------
+
+def _env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_")}
+    env.update(DATABASE_URL=database_url, NIANBAO_WORKERS="2", NIANBAO_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT),
+               PYTHONPATH=str(REPO))
+    return env
+
+
+def _batch_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "service.cli", "batch", *args]
+
+
+@dataclass
+class Summary:
+    total: int
+    succeeded: int
+    refused: int
+    failed: int
+    skipped: int
+    refusals: dict[str, str]
+
+
+def parse_summary(stdout: str) -> Summary:
+    """The counts line and the per-file refusals of `nianbao batch`'s summary."""
+    match = re.search(r"(\d+) files: succeeded (\d+), refused (\d+), failed (\d+), skipped (\d+)", stdout)
+    assert match, stdout
+    refusals = {}
+    for line in stdout.splitlines():
+        m = re.match(r"\s+(refused|failed): (.+?) \[(\w+)\]: .+ / .+", line)
+        if m:
+            refusals[m.group(2)] = m.group(3)
+    total, succeeded, refused, failed, skipped = (int(g) for g in match.groups())
+    return Summary(total, succeeded, refused, failed, skipped, refusals)
+
+
+def _final_count(engine: Engine, status: str = "succeeded") -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(BatchItemRow)
+                            .where(BatchItemRow.status == status)).one()
+
+
+@pytest.fixture
+def db_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
+        tmp_path: Path, database_url: str, db_engine: Engine) -> None:
+    folder = tmp_path / "season"
+    reports = write_reports(folder, 240)
+    bad = write_bad_files(folder / "bad")
+    good_shas = {sha(p) for p in reports}
+    assert len(good_shas) == len(reports)
+    env = _env(database_url)
+
+    first = subprocess.Popen(_batch_command(str(folder)), cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _final_count(db_engine) < 30:
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first run never got going"
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)  # no goodbye: the worst interruption
+    finally:
+        first.wait(timeout=60)
+    with Session(db_engine) as session:
+        stored_before = session.exec(select(func.count()).select_from(ExtractionVersionRow)).one()
+    assert 30 <= stored_before < len(reports), "the first run was not interrupted: make the batch larger"
+
+    second = subprocess.run(_batch_command(str(folder)), cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    summary = parse_summary(second.stdout)
+    assert summary.total == len(reports) + len(bad.expected)
+    assert summary.failed == 0
+    assert summary.refused == len(bad.expected)
+    assert summary.succeeded + summary.skipped == len(reports)
+    assert summary.skipped >= stored_before  # what the first run stored is not read again
+    assert {name.split("bad/")[-1]: code for name, code in summary.refusals.items()} == bad.expected
+
+    with Session(db_engine) as session:
+        versions = session.exec(select(ExtractionVersionRow)).all()
+        extractions = session.exec(select(ExtractionRow.id, ExtractionRow.document_id)).all()
+    assert sorted(v.sha256 for v in versions) == sorted(good_shas)  # each file once, none twice
+    assert len(extractions) == len(reports)
+    assert len({doc for _, doc in extractions}) == len(reports)
+
+    third = subprocess.run(_batch_command(str(folder)), cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=600)
+    again = parse_summary(third.stdout)
+    assert (again.succeeded, again.skipped, again.refused, again.failed) == (0, len(reports), len(bad.expected), 0)
+    with Session(db_engine) as session:
+        assert session.exec(select(func.count()).select_from(ExtractionRow)).one() == len(reports)
+
+
+def test_cli_batch_refuses_bad_input_before_starting(tmp_path: Path, database_url: str) -> None:
+    env = _env(database_url)
+    missing = subprocess.run(_batch_command(str(tmp_path / "nothing-here")), cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "nothing-here" in missing.stderr and "Traceback" not in missing.stderr
+    write_reports(tmp_path / "one", 1)
+    llm = subprocess.run(_batch_command(str(tmp_path / "one"), "--mode", "llm"), cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert llm.returncode == 2 and "NIANBAO_LLM_BASE_URL" in llm.stderr
+
+
+def test_worker_needs_postgresql(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "service.cli", "worker"], cwd=REPO,
+                          env=_env(f"sqlite:///{tmp_path / 'x.db'}"), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "PostgreSQL" in done.stderr
+
+
+# --- the API -----------------------------------------------------------------------------------
+
+def _wait_done(client: object, batch_id: str, database_url: str) -> dict[str, object]:
+    """Follow GET /batches/{id} until done; on PostgreSQL, work the queue here first (what
+    `nianbao worker` does), until it is empty."""
+    if database_url.startswith("postgresql"):
+        from service.batch.queue import run_worker
+        from service.config import Settings
+
+        engine = make_engine(database_url)
+        try:
+            settings = Settings(DATABASE_URL=database_url, workers=1, max_upload_bytes=UPLOAD_LIMIT,
+                                llm_base_url=None, llm_model=None)
+            run_worker(engine, settings, wait=False, signals=False)
+        finally:
+            engine.dispose()
+    deadline = time.monotonic() + 120
+    while True:
+        view: dict[str, object] = client.get(f"/batches/{batch_id}").json()  # type: ignore[attr-defined]
+        if view["status"] == "done":
+            return view
+        assert time.monotonic() < deadline, view
+        time.sleep(0.1)
+
+
+def test_api_batch_refuses_bad_files_one_by_one_and_goes_on(tmp_path: Path, database_url: str,
+                                                            make_client: object) -> None:
+    client = make_client(max_upload_bytes=UPLOAD_LIMIT, workers=1)  # type: ignore[operator]
+    reports = write_reports(tmp_path / "r", 3)
+    bad = write_bad_files(tmp_path / "bad")
+    files = [("file", (p.name, p.read_bytes())) for p in reports]
+    files += [("file", (p.name, p.read_bytes())) for p in sorted((tmp_path / "bad").iterdir())]
+    answer = client.post("/batches", files=files, data={"mode": "deterministic"})
+    assert answer.status_code == 202, answer.text
+    created = answer.json()
+    assert answer.headers["location"] == f"/batches/{created['id']}"
+    assert created["total"] == len(reports) + len(bad.expected)
+
+    view = _wait_done(client, created["id"], database_url)
+    items = {item["filename"]: item for item in view["items"]}  # type: ignore[attr-defined]
+    assert {name: items[name]["code"] for name in bad.expected} == bad.expected
+    for name in bad.expected:
+        assert items[name]["status"] == "refused"
+        assert items[name]["reason_en"] and items[name]["reason_zh"] and items[name]["document_id"] is None
+    for path in reports:
+        item = items[path.name]
+        assert item["status"] == "succeeded" and item["sha256"] == sha(path)
+        stored = client.get(f"/extractions/{item['extraction_id']}")
+        assert stored.status_code == 200 and stored.json()["document"]["sha256"] == sha(path)
+    assert view["counts"] == {"queued": 0, "running": 0, "succeeded": len(reports),  # type: ignore[comparison-overlap]
+                              "refused": len(bad.expected), "failed": 0, "skipped": 0}
+
+    # The same files again: read by the same reader version, so skipped, pointing at the same extractions.
+    again = client.post("/batches", files=files[: len(reports)])
+    assert again.status_code == 202
+    view2 = _wait_done(client, again.json()["id"], database_url)
+    assert [i["status"] for i in view2["items"]] == ["skipped"] * len(reports)  # type: ignore[attr-defined]
+    assert {i["extraction_id"] for i in view2["items"]} == {  # type: ignore[attr-defined]
+        items[p.name]["extraction_id"] for p in reports}
+    listed = client.get("/batches").json()["batches"]
+    assert [b["id"] for b in listed[:2]] == [again.json()["id"], created["id"]]
+
+
+def test_api_batch_refusals(database_url: str, make_client: object) -> None:
+    client = make_client()  # type: ignore[operator]
+    assert client.get("/batches/bat_missing").status_code == 404
+    assert client.post("/batches", json={"text": "x"}).status_code == 415
+    no_file = client.post("/batches", data={"mode": "deterministic"}, files={"other": ("a.txt", b"x")})
+    assert no_file.status_code == 422 and no_file.json()["error"] == "invalid_request"
+    llm = client.post("/batches", data={"mode": "llm"}, files={"file": ("a.txt", b"x")})
+    assert llm.status_code == 422 and llm.json()["error"] == "llm_not_configured"
+    assert "/batches" in client.get("/openapi.json").json()["paths"]
