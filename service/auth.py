@@ -7,10 +7,16 @@ the sha256 is stored, so a copy of the database signs no one in.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -47,6 +53,69 @@ class Forbidden(NianbaoError):
 class InvalidUser(NianbaoError):
     status_code = 422
     code = "invalid_user"
+
+
+class TooManyAttempts(NianbaoError):
+    """Too many failed sign-ins for one name from one client; `retry_after` in seconds."""
+
+    status_code = 429
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many failed sign-ins for this user from this client; try again in {retry_after} s",
+            f"该用户从此客户端登录失败次数过多，请在 {retry_after} 秒后再试",
+        )
+        self.retry_after = retry_after
+
+
+class NotFoundUser(NianbaoError):
+    status_code = 404
+    code = "not_found"
+
+
+class LoginLimiter:
+    """Failed sign-ins per (username, client) within a sliding window. Past `failures`, every
+    attempt is refused, the right password too (else guessing goes on), until the oldest failure
+    leaves the window; a success clears the count. Kept in memory: per server process, lost on
+    restart, bounded to `max_keys` pairs (the stalest are forgotten first)."""
+
+    def __init__(self, failures: int = 5, window_seconds: float = 300.0, max_keys: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.failures, self.window, self.max_keys, self.clock = failures, window_seconds, max_keys, clock
+        self._failed: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, username: str, client: str) -> None:
+        """Raise TooManyAttempts when the pair is locked out now."""
+        with self._lock:
+            recent = self._recent((username, client))
+            if len(recent) >= self.failures:
+                raise TooManyAttempts(max(1, math.ceil(recent[0] + self.window - self.clock())))
+
+    def failed(self, username: str, client: str) -> None:
+        with self._lock:
+            key = (username, client)
+            recent = self._recent(key)
+            recent.append(self.clock())
+            self._failed[key] = recent
+            if len(self._failed) > self.max_keys:
+                stalest = min(self._failed, key=lambda k: self._failed[k][-1] if self._failed[k] else 0.0)
+                del self._failed[stalest]
+
+    def succeeded(self, username: str, client: str) -> None:
+        with self._lock:
+            self._failed.pop((username, client), None)
+
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
+        """The key's failures still inside the window (older ones dropped)."""
+        recent = self._failed.get(key, deque())
+        cutoff = self.clock() - self.window
+        while recent and recent[0] <= cutoff:
+            recent.popleft()
+        if not recent:
+            self._failed.pop(key, None)
+        return recent
 
 
 @dataclass(frozen=True)
@@ -159,3 +228,28 @@ def end_session(session: Session, cookie: str) -> None:
 
 def csrf_matches(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and secrets.compare_digest(str(expected), str(given))
+
+
+def list_users(session: Session) -> list[dict[str, Any]]:
+    """Every user with how many API tokens and live sessions they hold (never the secrets)."""
+    now = datetime.now(UTC)
+    tokens: dict[int | None, int] = dict(session.exec(
+        select(ApiTokenRow.user_id, func.count()).group_by(col(ApiTokenRow.user_id))).all())
+    live: dict[int | None, int] = dict(session.exec(
+        select(SessionRow.user_id, func.count()).where(col(SessionRow.expires_at) > now)
+        .group_by(col(SessionRow.user_id))).all())
+    return [{"username": u.username, "role": u.role, "created_at": u.created_at,
+             "tokens": int(tokens.get(u.id, 0)), "sessions": int(live.get(u.id, 0))}
+            for u in session.exec(select(UserRow).order_by(col(UserRow.username))).all()]
+
+
+def revoke(session: Session, username: str) -> dict[str, Any]:
+    """Delete every API token and end every session of the user (a lost laptop, a leaked token)."""
+    user = get_user(session, username)
+    if user is None or user.id is None:
+        raise NotFoundUser(f"no user {username!r}", f"没有用户 {username!r}")
+    tokens = session.execute(delete(ApiTokenRow).where(col(ApiTokenRow.user_id) == user.id))
+    sessions = session.execute(delete(SessionRow).where(col(SessionRow.user_id) == user.id))
+    session.commit()
+    return {"user": user.username, "tokens_revoked": int(tokens.rowcount),  # type: ignore[attr-defined]
+            "sessions_ended": int(sessions.rowcount)}  # type: ignore[attr-defined]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from service.auth import SESSION_COOKIE, authenticate, create_user
+from service.auth import SESSION_COOKIE, LoginLimiter, TooManyAttempts, authenticate, create_user
 from service.cli import main
 from service.errors import NianbaoError
 from service.store.models import ApiTokenRow, SessionRow, UserRow
@@ -133,3 +134,97 @@ def test_users_cli(database_url: str, monkeypatch: pytest.MonkeyPatch,
     response = web.patch(f"/documents/{doc}/fields/meta.issuer", json={"action": "accept", "version": 0},
                             headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
+
+
+# ------------------------------------------------------------------ sign-in rate limit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def login(client: TestClient, name: str, password: str) -> Any:
+    return client.post("/auth/login", json={"username": name, "password": password})
+
+
+def test_failed_sign_ins_are_limited_per_user_and_a_success_resets_the_count(client: TestClient) -> None:
+    clock = Clock()
+    client.app.state.login_limiter = LoginLimiter(clock=clock)  # type: ignore[attr-defined]
+    add_user(client, "erin")
+    add_user(client, "frank")
+    for _ in range(5):
+        assert login(client, "erin", "wrong password").status_code == 401
+        clock.now += 10
+    refused = login(client, "erin", PASSWORD)  # the right password too: guessing must stop
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["error"] == "too_many_attempts" and "秒" in body["reason_zh"] and "try again" in body["reason_en"]
+    assert int(refused.headers["retry-after"]) == 300 - 50
+    assert login(client, "frank", PASSWORD).status_code == 200  # another user is not locked out
+    clock.now += 300 - 50  # the first failure leaves the window: one more try
+    assert login(client, "erin", "wrong again").status_code == 401
+    assert login(client, "erin", PASSWORD).status_code == 429  # five in the window again
+    clock.now += 301
+    assert login(client, "erin", PASSWORD).status_code == 200
+    # The success cleared the count: four more failures are four 401s, the fifth locks again.
+    for _ in range(4):
+        assert login(client, "erin", "wrong").status_code == 401
+    assert login(client, "erin", PASSWORD).status_code == 200
+    for _ in range(5):
+        assert login(client, "erin", "wrong").status_code == 401
+    assert login(client, "erin", "wrong").status_code == 429
+    assert login(client, "nobody", "x").status_code == 401  # an unknown name is counted on its own
+
+
+def test_the_limiter_keeps_clients_apart_and_stays_bounded() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(failures=2, window_seconds=60, max_keys=3, clock=clock)
+    for _ in range(2):
+        limiter.failed("erin", "10.0.0.1")
+    with pytest.raises(TooManyAttempts) as refused:
+        limiter.check("erin", "10.0.0.1")
+    assert refused.value.status_code == 429 and refused.value.retry_after == 60
+    limiter.check("erin", "10.0.0.2")  # another client may still try
+    for k in range(10):
+        clock.now += 1
+        limiter.failed(f"user{k}", "10.0.0.9")
+    assert len(limiter._failed) <= 3  # the stalest pairs were forgotten
+    limiter.check("erin", "10.0.0.1")
+
+
+# ------------------------------------------------------------------ admin: users and revocation
+
+
+def test_admin_lists_users_and_revokes_their_tokens_and_sessions(make_client: ClientFactory) -> None:
+    admin = make_client()
+    headers = signed_in(admin, "root", "admin")
+    add_user(admin, "bob")
+    bob_token = token_for(admin, "bob")
+    token_for(admin, "bob")
+    bob_browser = make_client()
+    login(bob_browser, "bob", PASSWORD)
+    assert bob_browser.get("/auth/me").status_code == 200
+    listed = {u["username"]: u for u in admin.get("/auth/users").json()}
+    assert (listed["bob"]["role"], listed["bob"]["tokens"], listed["bob"]["sessions"]) == ("reviewer", 2, 1)
+    assert (listed["root"]["role"], listed["root"]["tokens"], listed["root"]["sessions"]) == ("admin", 0, 1)
+    assert "password_hash" not in listed["bob"]
+    # Reviewers and strangers may not; a session write needs its CSRF token.
+    assert bob_browser.get("/auth/users").status_code == 403
+    assert make_client().get("/auth/users").status_code == 401
+    assert admin.post("/auth/users/bob/revoke").status_code == 403
+    assert bob_browser.post("/auth/users/root/revoke",
+                            headers={"X-CSRF-Token": "x"}).status_code == 403
+    response = admin.post("/auth/users/bob/revoke", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"user": "bob", "tokens_revoked": 2, "sessions_ended": 1}
+    assert bob_browser.get("/auth/me").status_code == 401
+    doc = upload(admin, seed_files()[0])["document"]["id"]
+    write = patch(admin, doc, "meta.issuer", {"Authorization": f"Bearer {bob_token}"}, action="accept", version=0)
+    assert write.status_code == 401
+    assert admin.get("/auth/me").status_code == 200  # the admin's own session is untouched
+    assert admin.post("/auth/users/nobody/revoke", headers=headers).status_code == 404
+    assert {u["username"]: u["tokens"] for u in admin.get("/auth/users").json()}["bob"] == 0
