@@ -31,10 +31,11 @@ def _fmt(v: float | int) -> str:
 
 def equation_sides(values: Mapping[str, Any], eq: Equation) -> tuple[float, float] | None:
     """Both sides of an equation, or None when a cell is blank or unread (unknown, not failed)."""
-    cells = [values.get(p) for p in eq.lhs + eq.rhs]
+    cells: list[Any] = [values.get(p) for p in eq.lhs + eq.rhs]
     if any(v is None or isinstance(v, str | bool) for v in cells):
         return None
-    return sum(values[p] for p in eq.lhs), sum(values[p] for p in eq.rhs)
+    n = len(eq.lhs)  # each cell looked up once: the solver asks this in its innermost loop
+    return sum(cells[:n]), sum(cells[n:])
 
 
 def holds(sides: tuple[float, float]) -> bool:

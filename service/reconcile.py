@@ -92,17 +92,17 @@ def reconcile(doc: Document, sections: list[SectionReading],
     for c in checked:
         for p in c.touches:
             flags_by_path.setdefault(p, set()).add(c.finding.kind)
+    under = _paths_under(readings)
     for f in parse_findings:
         flags_by_path.setdefault(f.path, set()).add(f.kind)
-        for p in readings:
-            if p.startswith(f.path + "."):
-                flags_by_path.setdefault(p, set()).add(f.kind)
+        for p in under.get(f.path, ()):
+            flags_by_path.setdefault(p, set()).add(f.kind)
     conflict_by_path = {p: c.finding for c in conflicts for p in c.touches}
     _table_agreement(readings, table_readings)
 
     missing = {c.finding.path for c in checked if c.finding.kind == "missing_section"}
     model = model_run.readings if model_run is not None else {}
-    rules = _Rules(table_readings, subrows)
+    rules = _Rules(table_readings, subrows) if model else None
     model_findings: list[Finding] = []
     fields: list[FieldResult] = []
     for path in paths_for(template):
@@ -111,6 +111,7 @@ def reconcile(doc: Document, sections: list[SectionReading],
         section = path.split(".")[0]
         m = model.get(path)
         if r is None and m is not None:
+            assert rules is not None
             field = _model_only(path, m, flags, rules)
             if field.value is None and section in missing:
                 field.flags = sorted({*field.flags, "missing_section"})
@@ -136,6 +137,7 @@ def reconcile(doc: Document, sections: list[SectionReading],
             sources["text"] = conflict_by_path[path].message
         value, span = r.value, r.span
         if m is not None:
+            assert rules is not None
             value, span, level, conflict = _weigh(r, m, level, flags, sources, rules)
             if conflict is not None:
                 model_findings.append(conflict)
@@ -172,6 +174,18 @@ class _Rules:
         sides = [equation_sides(values, eq) for eq in self.by_path.get(path, [])]
         known = [s for s in sides if s is not None]
         return bool(known), all(holds(s) for s in known)
+
+
+def _paths_under(readings: dict[str, Reading]) -> dict[str, list[str]]:
+    """Every dotted prefix of the reading paths → the paths under it, in reading order: a
+    finding about a row or a section flags its cells by one look-up, not a scan per finding."""
+    under: dict[str, list[str]] = {}
+    for p in readings:
+        cut = p.find(".")
+        while cut >= 0:
+            under.setdefault(p[:cut], []).append(p)
+            cut = p.find(".", cut + 1)
+    return under
 
 
 def _same(a: Value, b: Value) -> bool:

@@ -231,7 +231,7 @@ def strip_footers(text: str) -> str:
 
 def cut_slots(
     source: str, start: int, end: int, next_numbering: str | None = None,
-    grid_cells: frozenset[int] = frozenset(),
+    grid_cells: frozenset[int] = frozenset(), *, first_only: bool = False,
 ) -> RawRow:
     """Cut the text between a label's end and the next label into slots.
 
@@ -244,6 +244,9 @@ def cut_slots(
 
     `grid_cells` are the start offsets of cells of a grid read from markup (HTML, DOCX, PDF): there
     a cell is a cell, and two numbers inside one are a damaged cell, never two values.
+
+    `first_only` stops after the first value or blank marker (the callers that only ask where a
+    line's values begin): the slots read are a prefix of the whole cut, so `slots[0]` is the same.
     """
     row = RawRow(key="", anchor=None)
     segment = source[start:end]
@@ -255,12 +258,13 @@ def cut_slots(
     cells: list[Slot] = []
     glued_start = start > 0 and not source[start - 1].isspace() and source[start - 1] != "|"
     saw_number = False
+    saw_value = False  # a number or a blank marker was cut (for first_only)
     done = False
     line_start = 0
     for line in segment.split("\n"):
         line_off = start + line_start
         line_start += len(line) + 1
-        if done:
+        if done or (first_only and saw_value):
             break
         if len(_CELL_DELIMS.findall(line)) >= 2 and _in_header_row(source, line_off):
             if saw_number:
@@ -290,6 +294,9 @@ def cut_slots(
             _PIPE_SPACE.findall(line)) >= 2 else set()
         first_on_line = True
         for p_index, (piece, off) in enumerate(pieces):
+            if first_only and saw_value:
+                done = True
+                break
             closed = p_index < len(pieces) - 1 or ends_with_delimiter
             stripped = piece.strip()
             lead = len(piece) - len(piece.lstrip())
@@ -320,7 +327,7 @@ def cut_slots(
                     cells.append(Slot(joined, (base + first_tok.start, base + last_tok.end),
                                       repairs=((base + first_tok.start, "several_numbers_in_cell"),),
                                       line_start=first_on_line, closed=closed))
-                    saw_number = True
+                    saw_number = saw_value = True
                     first_on_line = False
                     continue
                 if off - line_off in tight and lead == 0:
@@ -337,13 +344,14 @@ def cut_slots(
                                       glued=k_t > 0 and t.start == nums[k_t - 1].end,
                                       after_label=base + t.start == start and glued_start))
                     first_on_line = False
-                saw_number = True
+                saw_number = saw_value = True
                 if rest:
                     done = True  # text after the numbers: a group header or a wrapped label
                     break
                 continue
             if _is_blank_marker(stripped):
                 cells.append(Slot("", (off + lead, off + lead + len(stripped)), blank=True, marker=True))
+                saw_value = True
                 continue
             if saw_number:
                 done = True  # label continuation after the values: the row is over

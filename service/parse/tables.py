@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Sequence
@@ -125,13 +126,24 @@ def mark_repairs(readings: dict[str, Reading], slots: Sequence[Slot]) -> list[Fi
     trusted at `high`; a cell holding several numbers or an impossible digit count is damaged.
     """
     findings: list[Finding] = []
+    by_start: list[tuple[int, int, str]] | None = None  # (span start, reading order, path)
+    widest = 0
     for slot in slots:
         long_token = too_long(slot)
         if not slot.repairs and not long_token:
             continue
         kinds = {k for _, k in slot.repairs}
         shifted = "thousands_separator" in kinds  # offsets inside the slot no longer map 1:1
-        for path, r in readings.items():
+        if by_start is None:
+            # Readings by where they start, built once: each damaged slot looks up the few
+            # readings it overlaps instead of scanning them all (OCR text repairs many slots).
+            by_start = sorted((r.span[0], i, p) for i, (p, r) in enumerate(readings.items())
+                              if r.span is not None)
+            widest = max((r.span[1] - r.span[0] for r in readings.values() if r.span is not None), default=0)
+        lo = bisect.bisect_left(by_start, (slot.span[0] - widest, -1, ""))
+        hi = bisect.bisect_left(by_start, (slot.span[1], -1, ""))
+        for path in [p for _, _, p in sorted(by_start[lo:hi], key=lambda e: e[1])]:
+            r = readings[path]
             if r.span is None or r.span[1] <= slot.span[0] or r.span[0] >= slot.span[1]:
                 continue
             hit = kinds if shifted else {k for at, k in slot.repairs if r.span[0] <= at < r.span[1]}
@@ -464,14 +476,6 @@ def _table3_lines(
     label_above: set[str] = set()
     pos = start
     used: set[str] = set()
-    memo: dict[tuple[int, int], RawRow] = {}
-
-    def cut_line(a: int, b: int) -> RawRow:
-        """cut_slots, once per stretch: the first-value probe and the row read cut the same text."""
-        if (a, b) not in memo:
-            memo[a, b] = cut_slots(text, a, b, grid_cells=grid_cells)
-        return memo[a, b]
-
     for line in text[start:end].split("\n"):
         lstart, lend = pos, pos + len(line)
         pos = lend + 1
@@ -479,7 +483,7 @@ def _table3_lines(
         # The line's first value: read from its start and after each label on it; a number right
         # before a label is its numbering (`3 危及…`), not a value.
         values = [sl for x in (lstart, *(a.end for a in line_anchors))
-                  for sl in cut_line(x, lend).slots[:1]
+                  for sl in cut_slots(text, x, lend, grid_cells=grid_cells, first_only=True).slots[:1]
                   if not any(not text[sl.span[1] : a.start].strip() for a in line_anchors if a.start >= sl.span[1])]
         first_value = min((sl.span[0] for sl in values), default=lend)
         # A label is the row's when printed before its values; a label after them (cut across
@@ -487,7 +491,7 @@ def _table3_lines(
         on_line = [a for a in line_anchors if a.start < first_value]
         label = on_line[-1] if on_line else None
         seg_start = label.end if label else lstart
-        raw = cut_line(seg_start, lend)
+        raw = cut_slots(text, seg_start, lend, grid_cells=grid_cells)
         cut.append(raw)
         hint = ""
         if label is None:
@@ -496,7 +500,7 @@ def _table3_lines(
             label_end = _label_cells_end(text, lstart, lend)
             hint = re.sub(r"[\s|]", "", text[lstart:label_end])
             if label_end > lstart:
-                raw = cut_line(label_end, lend)
+                raw = cut_slots(text, label_end, lend, grid_cells=grid_cells)
             if len(raw.slots) + len(raw.trailing_blanks) < n - 1:
                 if not hint and raw.slots and entries and entries[-1][1].slots and not entries[-1][1].slots[-1].closed \
                         and entries[-1][2][1] < lstart and "\n" not in text[entries[-1][1].slots[-1].span[1] : lstart - 1]:

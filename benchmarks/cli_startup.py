@@ -1,0 +1,89 @@
+"""Whole-process time of `nianbao extract FILE --json`, as figures (not asserted).
+
+Run: .venv/bin/python benchmarks/cli_startup.py [--runs N] [FILE]
+- median and p95 wall time of N runs of the command (hyperfine-style: one warm-up run first,
+  so that Python's bytecode cache is written and the file is in the page cache);
+- the import share: time spent importing modules (`python -X importtime`, top-level imports
+  summed) over the wall time of that same run;
+- the slowest top-level imports, to see what a change should go after.
+
+A CLI run's cost is mostly start-up: the reader itself takes a few ms of it. The target
+(issue 10) is 0.15 s for one text report. With PYTHONDONTWRITEBYTECODE set, as in the Docker
+image, every run compiles the project's sources again (about 50 ms); the benchmark clears it
+so that the figure is an installed CLI's, and says so. `--as-is` keeps the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FILE = ROOT / "evals" / "docs" / "seeds" / "000_7d2da7d165fec642.txt"
+
+
+def command(file: Path) -> list[str]:
+    """The installed console script when there is one, else the module (same code path)."""
+    script = Path(sys.executable).with_name("nianbao")
+    if script.exists():
+        return [str(script), "extract", str(file), "--json"]
+    return [sys.executable, "-m", "service.cli", "extract", str(file), "--json"]
+
+
+def run_once(cmd: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    elapsed = time.perf_counter() - t
+    if done.returncode != 0:
+        sys.exit(f"cli_startup: the command failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def import_profile(file: Path, env: dict[str, str]) -> tuple[float, float, list[tuple[float, str]]]:
+    """(wall s, import s, [(s, module)] slowest top-level imports) of one `-X importtime` run."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "service.cli", "extract", str(file), "--json"]
+    t = time.perf_counter()
+    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    wall = time.perf_counter() - t
+    top: list[tuple[float, str]] = []
+    for line in done.stderr.decode().splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.split("|")
+        if not name.startswith("  "):  # indented names are imported by another module
+            top.append((int(cumulative) / 1e6, name.strip()))
+    return wall, sum(s for s, _ in top), sorted(top, reverse=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("file", nargs="?", default=str(DEFAULT_FILE))
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--as-is", action="store_true", help="keep PYTHONDONTWRITEBYTECODE if it is set")
+    args = ap.parse_args()
+    file = Path(args.file)
+    env = dict(os.environ)
+    if not args.as_is and env.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+        print("(PYTHONDONTWRITEBYTECODE cleared: bytecode is cached as in a normal install; --as-is keeps it)")
+    cmd = command(file)
+    run_once(cmd, env)  # warm-up: bytecode cache, page cache
+    times = sorted(run_once(cmd, env) for _ in range(args.runs))
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    print(f"nianbao extract {file.name} --json, {args.runs} runs: median {statistics.median(times) * 1000:.0f} ms, "
+          f"p95 {p95 * 1000:.0f} ms, min {times[0] * 1000:.0f} ms  (target 150 ms)")
+    bare = sorted(run_once([sys.executable, "-c", "pass"], env) for _ in range(5))
+    print(f"python -c pass: median {statistics.median(bare) * 1000:.0f} ms (the interpreter's own start-up)")
+    wall, imports, top = import_profile(file, env)
+    print(f"imports: {imports * 1000:.0f} ms of {wall * 1000:.0f} ms in a -X importtime run "
+          f"({100 * imports / wall:.0f} %); slowest top-level imports:")
+    for seconds, name in top[:8]:
+        print(f"  {seconds * 1000:7.1f} ms  {name}")
+
+
+if __name__ == "__main__":
+    main()
