@@ -8,8 +8,11 @@ Debian's chromium with the tests' launch arguments, a signed-in reviewer. Measur
 (default 10):
 - open a document: from navigation (a full page load of `/#/doc/ID`, the browser cache warm)
   until the grid's cells are drawn;
-- next low cell (`j`): from the key press until the evidence panel shows the new cell's span.
-Each figure twice: the wall time seen from Python (Playwright round trips included) and the time
+- next low cell (`j`): from the key press until the evidence panel shows the new cell's span;
+- a PDF cell (evals/docs/dev/hongze_2023.pdf): from the click until its page image has loaded with
+  the cell's box drawn, in a fresh browser context (the page rendered by the server) and again with
+  the image in the browser's cache; and GET /documents/{id}/pages/{n}.png alone (server render).
+Each browser figure twice: the wall time seen from Python (Playwright round trips included) and the time
 inside the page (performance.now(): navigation start / keydown until the frame after the change).
 """
 
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,7 +46,7 @@ TIMEOUT_MS = 30_000
 PROBE = """
 (() => {
   const afterPaint = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
-  window.__bench = { grid: null, jStart: null, jDone: null };
+  window.__bench = { grid: null, jStart: null, jDone: null, clickStart: null };
   const seen = new MutationObserver(() => {
     if (window.__bench.grid === null && document.querySelector("td.cell")) {
       window.__bench.grid = -1;
@@ -101,6 +105,64 @@ def next_low(page: Page) -> tuple[float, float]:
     return wall, in_page
 
 
+PAGE_SHOWN = """
+(path) => {
+  const cell = document.querySelector("td.cell.selected");
+  const img = document.getElementById("page-image");
+  return !!cell && cell.dataset.path === path && !!img && img.complete && img.naturalWidth > 0
+    && !!document.getElementById("page-box");
+}
+"""
+HONGZE = ROOT / "evals" / "docs" / "dev" / "hongze_2023.pdf"
+
+
+def pdf_cell(page: Page, path: str) -> tuple[float, float]:
+    """One click on a PDF cell: (wall ms, in-page ms) until its page image shows with the box."""
+    page.evaluate("window.__bench.clickStart = performance.now()")
+    start = time.perf_counter()
+    page.locator(f"td.cell[data-path='{path}']").click()
+    page.wait_for_function(PAGE_SHOWN, arg=path, timeout=TIMEOUT_MS)
+    wall = (time.perf_counter() - start) * 1000
+    in_page: float = page.evaluate("performance.now() - window.__bench.clickStart")
+    return wall, in_page
+
+
+def pdf_figures(browser: Any, server: Server, repeat: int) -> None:
+    """Page images: the server's render alone, then the click-to-image time uncached and cached."""
+    response = httpx.post(f"{server.url}/extract", files={"file": (HONGZE.name, HONGZE.read_bytes(), "application/pdf")},
+                          data={"mode": "deterministic"}, timeout=120)
+    response.raise_for_status()
+    doc_id = response.json()["document"]["id"]
+    review = httpx.get(f"{server.url}/documents/{doc_id}/review", timeout=30).json()
+    boxed = [f for f in review["fields"] if f.get("box") and f["path"].startswith("applications.")]
+    if len(boxed) < 2:
+        print("the PDF's fields carry no boxes: no page-image figures")
+        return
+    first, second = boxed[0], next(f for f in boxed if f["box"]["page"] != boxed[0]["box"]["page"])
+    renders = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        png = httpx.get(f"{server.url}/documents/{doc_id}/pages/{first['box']['page']}.png",
+                        params={"scale": 1.5}, timeout=30)
+        png.raise_for_status()
+        renders.append((time.perf_counter() - start) * 1000)
+    print(f"{'GET page PNG (scale 1.5, rendered)':34} median {statistics.median(renders):7.1f} ms wall "
+          f"(min {min(renders):6.1f}, max {max(renders):6.1f})   {len(png.content) // 1024} KiB   n={repeat}")
+    cold, warm = [], []
+    for _ in range(repeat):
+        context = browser.new_context(viewport=VIEWPORT)
+        context.add_init_script(PROBE)
+        page = context.new_page()
+        page.goto(f"{server.url}/#/doc/{doc_id}")
+        page.wait_for_selector("td.cell", state="visible", timeout=TIMEOUT_MS)
+        cold.append(pdf_cell(page, first["path"]))
+        pdf_cell(page, second["path"])
+        warm.append(pdf_cell(page, first["path"]))
+        context.close()
+    line("click PDF cell → page + box (cold)", cold)
+    line("click PDF cell → page + box (cached)", warm)
+
+
 def line(label: str, pairs: list[tuple[float, float]]) -> None:
     walls, insides = [w for w, _ in pairs], [i for _, i in pairs]
     print(f"{label:34} median {statistics.median(walls):7.1f} ms wall (min {min(walls):6.1f}, max {max(walls):6.1f})"
@@ -145,10 +207,11 @@ def main() -> int:
                     next_low(page)
                     moves = [next_low(page) for _ in range(args.repeat)]
                     context.close()
+                    line("open document → grid drawn", opens)
+                    line("j → evidence shows the span", moves)
+                    pdf_figures(browser, server, args.repeat)
                 finally:
                     browser.close()
-            line("open document → grid drawn", opens)
-            line("j → evidence shows the span", moves)
     return 0
 
 
