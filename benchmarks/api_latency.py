@@ -1,9 +1,12 @@
 """Latency and throughput of `POST /extract` on the real server, SQLite and PostgreSQL, 1 and 8 clients.
 
 Run: .venv/bin/python benchmarks/api_latency.py [--requests N] [--concurrency 1 8] [--stores sqlite postgresql]
+                                                [--workers 1 2]
 
 The app runs as it does in production: uvicorn in a subprocess on 127.0.0.1 (an ephemeral port),
-one process, on a fresh SQLite file or a throwaway PostgreSQL cluster (tests/conftest.py's helper,
+one API process reading in its pool of worker processes (NIANBAO_WORKERS, default the CPU count;
+`--workers 1 2` runs each setting once per pool size, to see throughput grow with cores; 0 reads
+in the API process's threads, as before the pool), on a fresh SQLite file or a throwaway PostgreSQL cluster (tests/conftest.py's helper,
 or `NIANBAO_TEST_POSTGRES_URL`; without binaries PostgreSQL is skipped with the reason printed).
 Clients are threads with one httpx client each, uploading the seed reports in turn; every upload
 gets a unique last line so that each request is a new document (the store keeps one per sha256),
@@ -132,8 +135,14 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def bench_store(store: str, database_url: str, tmp: Path, args: argparse.Namespace) -> None:
+def bench_store(store: str, database_url: str, tmp: Path, args: argparse.Namespace,
+                workers: int | None) -> None:
     uploads = Uploads()
+    if workers is None:
+        os.environ.pop("NIANBAO_WORKERS", None)
+    else:
+        os.environ["NIANBAO_WORKERS"] = str(workers)  # the server inherits the environment
+    label = f"{store} w={workers if workers is not None else os.cpu_count()}"
     with serve(database_url, tmp) as url:
         with httpx.Client(timeout=300) as warm:  # migrations done; first imports and caches warmed
             for _ in range(args.warmup):
@@ -141,7 +150,7 @@ def bench_store(store: str, database_url: str, tmp: Path, args: argparse.Namespa
         for concurrency in args.concurrency:
             latencies, wall = run_setting(url, uploads, concurrency, args.requests)
             ms = [s * 1000 for s in latencies]
-            print(f"{store:10} {concurrency:>3} clients  n={len(ms):<4} "
+            print(f"{label:16} {concurrency:>3} clients  n={len(ms):<4} "
                   f"p50 {percentile(ms, 50):7.1f} ms  p95 {percentile(ms, 95):7.1f} ms  "
                   f"p99 {percentile(ms, 99):7.1f} ms  {len(ms) / wall:6.2f} req/s  "
                   f"(load avg {os.getloadavg()[0]:.2f})", flush=True)
@@ -153,20 +162,26 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--stores", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[None],
+                        help="NIANBAO_WORKERS for the server, one run each (default: its default, the CPU count)")
     args = parser.parse_args()
     if args.requests < 1 or args.requests > 2000 or any(c < 1 or c > 64 for c in args.concurrency):
         parser.error("--requests must be 1..2000 and --concurrency 1..64")
+    if any(w is not None and not 0 <= w <= 64 for w in args.workers):
+        parser.error("--workers must be 0..64")
     print(f"POST /extract, seed reports ({len(seed_files())}) in turn, each upload a new document; "
-          f"{os.cpu_count()} CPUs, one uvicorn process")
+          f"{os.cpu_count()} CPUs, one uvicorn process with w worker processes")
     with tempfile.TemporaryDirectory(prefix="nianbao-bench-") as tmp_name:
         tmp = Path(tmp_name)
         if "sqlite" in args.stores:
-            bench_store("sqlite", f"sqlite:///{tmp / 'bench.db'}", tmp, args)
+            for n, workers in enumerate(args.workers):
+                bench_store("sqlite", f"sqlite:///{tmp / f'bench{n}.db'}", tmp, args, workers)
         if "postgresql" in args.stores:
             with postgres_url() as admin:
                 if admin is not None:
-                    with scratch_postgres_database(admin) as pg:
-                        bench_store("postgresql", pg, tmp, args)
+                    for workers in args.workers:
+                        with scratch_postgres_database(admin) as pg:
+                            bench_store("postgresql", pg, tmp, args, workers)
     return 0
 
 
