@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from service.document import Document, Table
+from service.document import CellBox, Document, Table
 from service.errors import UnreadableDocument
 from service.ingest.filename import clean_filename
 from service.ingest.limits import Limits, check_chars, check_tags
@@ -31,11 +31,12 @@ def _empty() -> UnreadableDocument:
     )
 
 
-def _read_pdf(data: bytes, limits: Limits) -> tuple[str, list[Table], int | None]:
-    from service.ingest.pdf import read_pdf  # lazy: pdf support has heavy dependencies
+def _read_pdf(data: bytes, limits: Limits) -> tuple[str, list[Table], int | None, list[CellBox]]:
+    """Text, tables, page count and the cell boxes (where each grid cell stood on its page)."""
+    from service.ingest.pdf import read_pdf_document  # lazy: pdf support has heavy dependencies
 
-    text, tables, pages = read_pdf(data, limits)
-    return text, tables, pages
+    read = read_pdf_document(data, limits)
+    return read.text, read.tables, read.pages, read.boxes
 
 
 def _read_docx(data: bytes, limits: Limits) -> tuple[str, list[Table]]:
@@ -71,8 +72,9 @@ def ingest(data: bytes, filename: str | None = None, limits: Limits | None = Non
     kind = sniff_binary(data)
     encoding: str | None = None
     pages: int | None = None
+    boxes: list[CellBox] = []
     if kind == "pdf":
-        text, tables, pages = _read_pdf(data, limits)
+        text, tables, pages, boxes = _read_pdf(data, limits)
     elif kind == "docx":
         text, tables = _read_docx(data, limits)
     elif (mht := html_from_mht(data)) is not None:
@@ -94,4 +96,5 @@ def ingest(data: bytes, filename: str | None = None, limits: Limits | None = Non
         text=text,
         tables=tables,
         pages=pages,
+        boxes=boxes,
     )
