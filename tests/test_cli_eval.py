@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,21 @@ def test_scoring_rules_follow_the_contract() -> None:
     assert (s.accepted, s.accepted_right) == (1, 1)
     assert (s.findings_recalled, s.findings_expected) == (1, 1)
     assert (s.findings_matching, s.findings_reported) == (1, 2)
+
+
+def test_extract_of_a_text_file_loads_no_heavy_library() -> None:
+    """Start-up is most of a CLI run: reading a .txt must not import the model client, the
+    store, the web stack or the PDF/DOCX/HTML readers (each costs tens of ms)."""
+    heavy = ("openai", "instructor", "httpx", "sqlalchemy", "sqlmodel", "fastapi", "starlette", "uvicorn",
+             "lxml", "pdfminer", "pypdfium2", "docx", "charset_normalizer", "service.evaluate",
+             "service.model.reader", "service.store")
+    code = (
+        "import io, contextlib, sys\n"
+        "from service.commands import cmd_extract\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert cmd_extract({str(SEED)!r}, as_json=True) == 0\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r} or m in {heavy!r}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_LLM")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from service import templates
-from service.document import Cell, Table
+from service.document import Cell, CellBox, Table
 from service.errors import NianbaoError, UnreadableDocument, UnsupportedFormat
 from service.ingest import ingest
 from service.ingest.normalize import normalize_text
@@ -163,14 +163,14 @@ def test_pdf_magic_with_a_wrong_name_goes_to_the_pdf_reader(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     table = Table(rows=[[Cell(text="规章", span=(0, 2))]], origin="pdf")
-    calls = _fake_reader_module(
-        monkeypatch, "service.ingest.pdf", "read_pdf", ("规章 0", [table], 3)
-    )
+    box = CellBox(span=(0, 2), page=1, bbox=(10.0, 20.0, 30.0, 40.0), page_width=595.0, page_height=842.0)
+    read = types.SimpleNamespace(text="规章 0", tables=[table], pages=3, boxes=[box])
+    calls = _fake_reader_module(monkeypatch, "service.ingest.pdf", "read_pdf_document", read)
     data = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"
     doc = ingest(data, "report.doc")
     assert calls == [data]
     assert doc.media_type == "application/pdf"
-    assert (doc.text, doc.pages, doc.tables) == ("规章 0", 3, [table])
+    assert (doc.text, doc.pages, doc.tables, doc.boxes) == ("规章 0", 3, [table], [box])
     assert doc.encoding is None
 
 
@@ -186,7 +186,8 @@ def test_docx_zip_with_a_wrong_name_goes_to_the_docx_reader(
 
 
 def test_a_reader_returning_no_text_is_unreadable(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_reader_module(monkeypatch, "service.ingest.pdf", "read_pdf", ("  \n", [], 2))
+    read = types.SimpleNamespace(text="  \n", tables=[], pages=2, boxes=[])
+    _fake_reader_module(monkeypatch, "service.ingest.pdf", "read_pdf_document", read)
     with pytest.raises(UnreadableDocument):
         ingest(b"%PDF-1.4\n", "scan.pdf")
 
@@ -251,3 +252,47 @@ def test_gbk_with_a_damaged_byte_still_decodes() -> None:
     doc = ingest(damaged, "r.txt")
     assert doc.encoding == "gb18030"
     assert doc.text.endswith(text[-200:])
+
+
+# ------------------------------------------------------------------ the junk check's fast path
+
+
+def _junk_by_character(text: str) -> bool:
+    """The definition the fast path must keep: the share of control, private-use, unassigned and
+    surrogate characters (layout controls aside) over 2 %, looked up one character at a time."""
+    import unicodedata
+
+    from service.ingest.sniff import _JUNK_RATIO, _LAYOUT_CONTROLS
+
+    sample = text[:200000]
+    if not sample:
+        return False
+    bad = sum(1 for ch in sample
+              if ch not in _LAYOUT_CONTROLS and unicodedata.category(ch) in ("Cc", "Co", "Cn", "Cs"))
+    return bad / len(sample) > _JUNK_RATIO
+
+
+def test_no_character_the_junk_check_skips_is_junk() -> None:
+    import re
+    import unicodedata
+
+    from service.ingest.sniff import _LAYOUT_CONTROLS, COMMON_RANGES
+
+    common = re.compile(f"[{COMMON_RANGES}]")
+    skipped = [chr(i) for i in range(0x110000) if common.fullmatch(chr(i))]
+    assert len(skipped) > 20000  # ASCII, CJK punctuation, the ideographs, full-width forms
+    junk = [c for c in skipped
+            if c not in _LAYOUT_CONTROLS and unicodedata.category(c) in ("Cc", "Co", "Cn", "Cs")]
+    assert junk == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_junk_check_agrees_with_the_per_character_definition(seed: int) -> None:
+    from service.ingest.sniff import _looks_like_junk
+
+    rng = random.Random(seed)
+    pools = ["年度报告政府信息公开", "abc 123\t\n", "\x00\x01\x07\x1b\x7f", "\ue000\uf8ff", "\u0378\u0530",
+             "\ud800\udfff", "\u3000、。（）", "\x0b\x0c\x1c\x85", "ａｂｃ１２３", "é ü ß"]
+    weights = [rng.random() for _ in pools]
+    text = "".join(rng.choice(rng.choices(pools, weights)[0]) for _ in range(rng.randint(0, 400)))
+    assert _looks_like_junk(text) == _junk_by_character(text)

@@ -721,3 +721,34 @@ def test_gold_division_is_filled_and_names_the_gold_issuer(gold: Path, doc: Path
     assert division.name in issuer or issuer.startswith(stem)
     # and the gold issuer itself places the report in the same division
     assert place(issuer).division == division
+
+
+# ---------------------------------------------------------------- the compact view, by runs
+
+
+def _view_by_character(masked: str) -> tuple[str, tuple[int, ...]]:
+    """The definition: white space dropped, a table's marks (white space between) kept once."""
+    from service.parse.prose import TABLE_MARK
+
+    chars: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(masked):
+        if ch.isspace() or (ch == TABLE_MARK and chars and chars[-1] == TABLE_MARK):
+            continue
+        chars.append(ch)
+        offsets.append(i)
+    return "".join(chars), tuple(offsets)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_compact_view_keeps_what_the_character_rule_keeps(seed: int) -> None:
+    import random
+
+    from service.parse.prose import build_view
+
+    rng = random.Random(seed)
+    text = "".join(rng.choice(["共", "收到", "12", " ", "\n", "\t", "\u3000", "申请", "。", "\x0b"])
+                   for _ in range(rng.randint(0, 300)))
+    tables = sorted((a, a + rng.randint(0, 40)) for a in rng.sample(range(max(1, len(text))), min(3, len(text))))
+    view = build_view(text, tables)
+    assert (view.compact, view.offsets) == _view_by_character(view.masked)

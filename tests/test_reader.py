@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 
@@ -200,3 +201,65 @@ def test_html_saved_as_txt_reads_the_same() -> None:
     a = extract_bytes(html, "report.html")[1]
     b = extract_bytes(html, "report.txt")[1]
     assert [(f.path, f.value) for f in a.fields] == [(f.path, f.value) for f in b.fields]
+
+
+# ------------------------------------------------------- fast paths against their definitions
+
+
+def _compact_by_character(source: str, start: int, end: int) -> tuple[str, list[int]]:
+    kept = [(source[i], i) for i in range(start, end) if not (source[i].isspace() or source[i] == "|")]
+    return "".join(c for c, _ in kept), [i for _, i in kept]
+
+
+@pytest.mark.parametrize("path", sorted((EVALS / "docs").glob("*/*.txt")), ids=lambda p: p.name)
+def test_compact_text_drops_exactly_white_space_and_pipes(path: Path) -> None:
+    from service.ingest import ingest
+    from service.parse.rows import CompactText
+
+    text = ingest(path.read_bytes(), path.name).text + " |\u3000\u2028\x0b|x\u00a0y"
+    for start, end in ((0, len(text)), (len(text) // 3, len(text) - 7)):
+        ct = CompactText.of(text, start, end)
+        assert (ct.text, ct.offsets) == _compact_by_character(text, start, end)
+
+
+@pytest.mark.parametrize("path", sorted((EVALS / "docs").glob("*/*.txt")), ids=lambda p: p.name)
+def test_first_value_probe_reads_what_the_whole_cut_reads_first(path: Path) -> None:
+    """cut_slots(first_only=True) stops early; its first slot must be the whole cut's."""
+    from service.ingest import ingest
+    from service.parse.rows import cut_slots
+
+    text = ingest(path.read_bytes(), path.name).text
+    starts = [0] + [m.end() for m in re.finditer(r"\n|\t|[\u4e00-\u9fff](?=\s*\d)", text)]
+    compared = 0
+    for x in starts:
+        end = text.find("\n", x)
+        end = len(text) if end < 0 else end
+        for stop in (end, min(len(text), end + 200)):
+            whole = cut_slots(text, x, stop)
+            probe = cut_slots(text, x, stop, first_only=True)
+            assert probe.slots[:1] == whole.slots[:1], (x, stop)
+            compared += bool(whole.slots)
+    assert compared > 20
+
+
+def test_damaged_cells_are_found_by_span_whatever_the_reading_order() -> None:
+    """mark_repairs looks readings up by span: every reading overlapping a repaired slot, and
+    only those, gets its doubt, in reading order."""
+    from service.parse.rows import Slot
+    from service.parse.tables import mark_repairs
+    from service.readings import Reading
+
+    rng = random.Random(3)
+    spans = [(i * 10, i * 10 + rng.randint(1, 6)) for i in range(60)]
+    order = list(range(60))
+    rng.shuffle(order)
+    readings = {f"t.r{i}.c": Reading(path=f"t.r{i}.c", value=i, span=spans[i]) for i in order}
+    readings["t.derived.c"] = Reading(path="t.derived.c", value=1, span=None)
+    damaged = {7, 8, 31, 59}
+    slots = [Slot("1", (spans[i][0], spans[i][1]), repairs=((spans[i][0], "ocr_letter"),)) for i in damaged]
+    slots.append(Slot("2", (spans[20][0], spans[21][1]), repairs=((spans[20][0], "several_numbers_in_cell"),)))
+    findings = mark_repairs(readings, slots)
+    flagged = {p for p, r in readings.items() if r.doubts}
+    assert flagged == {f"t.r{i}.c" for i in (*damaged, 20)}
+    assert [f.path for f in findings] == ["t.r20.c"]
+    assert list(readings) == [f"t.r{i}.c" for i in order] + ["t.derived.c"]
