@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Boolean, Numeric, String, and_, case, func
+from sqlalchemy import Boolean, Numeric, String, case, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col, select
 
@@ -389,7 +388,7 @@ def _latest_subquery() -> Any:
                                   order_by=(col(ExtractionRow.created_at).desc(), col(ExtractionRow.id).desc()))
     ranked = select(col(ExtractionRow.document_id).label("document_id"),
                     col(ExtractionRow.id).label("extraction_id"), rank.label("rank")).subquery("ranked")
-    return select(ranked.c.document_id, ranked.c.extraction_id).where(ranked.c.rank == 1).subquery("latest")
+    return select(ranked.c.document_id, ranked.c.extraction_id).where(ranked.c.rank == 1).cte("latest")
 
 
 class _JsonText(FunctionElement[str]):
@@ -485,22 +484,30 @@ def list_documents(session: Session, *, issuer: str | None = None, year: int | N
         raise InvalidReview("order must be asc or desc", "顺序必须是 asc 或 desc")
     latest = _latest_subquery()
     ext = latest.c.extraction_id
-    meta = {path: aliased(FieldRow) for path in ("meta.issuer", "meta.report_year", "meta.template")}
-    low = (select(func.count()).select_from(FieldRow)
-           .where(col(FieldRow.extraction_id) == ext, FieldRow.level == "low").scalar_subquery())
-    findings = select(func.count()).select_from(FindingRow).where(col(FindingRow.extraction_id) == ext).scalar_subquery()
+    # One pass over the newest extractions' fields (by the extraction_id index) gives what the
+    # list filters and sorts on; the page's own meta values are read afterwards, as stored.
+    per_field = (sa_select(
+        col(FieldRow.extraction_id).label("extraction_id"),
+        func.sum(case((col(FieldRow.level) == "low", 1), else_=0)).label("low"),
+        func.max(case((col(FieldRow.path) == "meta.issuer", _JsonText(FieldRow.value)))).label("issuer"),
+        func.max(case((col(FieldRow.path) == "meta.report_year", _JsonNumber(FieldRow.value)))).label("year"))
+        .join(latest, ext == col(FieldRow.extraction_id))
+        .group_by(col(FieldRow.extraction_id)).subquery("per_field"))
+    per_finding = (sa_select(col(FindingRow.extraction_id).label("extraction_id"), func.count().label("n"))
+                   .join(latest, ext == col(FindingRow.extraction_id))
+                   .group_by(col(FindingRow.extraction_id)).subquery("per_finding"))
+    low = func.coalesce(per_field.c.low, 0)
+    findings = func.coalesce(per_finding.c.n, 0)
     state = func.coalesce(col(DocumentStatusRow.status), "to_review")
-    issuer_text = _JsonText(meta["meta.issuer"].value)
-    year_number = _JsonNumber(meta["meta.report_year"].value)
+    issuer_text, year_number = per_field.c.issuer, per_field.c.year
     # Columns, not rows: a document row carries its whole text.
     query = (sa_select(col(DocumentRow.id), col(DocumentRow.filename), col(DocumentRow.created_at), ext,
-                    meta["meta.issuer"].value, meta["meta.report_year"].value, meta["meta.template"].value,
-                    state, low, findings)
+                       state, low, findings, func.count().over().label("total"))
              .select_from(DocumentRow)
              .join(latest, latest.c.document_id == col(DocumentRow.id))
+             .outerjoin(per_field, per_field.c.extraction_id == ext)
+             .outerjoin(per_finding, per_finding.c.extraction_id == ext)
              .outerjoin(DocumentStatusRow, col(DocumentStatusRow.document_id) == col(DocumentRow.id)))
-    for path, alias in meta.items():
-        query = query.outerjoin(alias, and_(col(alias.extraction_id) == ext, col(alias.path) == path))
     if issuer:
         query = query.where(_Contains(issuer_text, issuer))
     if year is not None:
@@ -510,7 +517,6 @@ def list_documents(session: Session, *, issuer: str | None = None, year: int | N
     if finding_kind:
         query = query.where(select(FindingRow.id).where(col(FindingRow.extraction_id) == ext,
                                                         FindingRow.kind == finding_kind).exists())
-    total = int(session.execute(sa_select(func.count()).select_from(query.subquery())).scalar_one())
     key = {"issuer": issuer_text, "year": year_number, "low": low, "findings": findings,
            "created": col(DocumentRow.created_at)}[sort]
     doc_id = _Bytewise(col(DocumentRow.id))
@@ -521,12 +527,25 @@ def list_documents(session: Session, *, issuer: str | None = None, year: int | N
         case((key.is_(None), doc_id), else_=None).asc(),
         direction(doc_id),
     ).offset((page - 1) * per_page).limit(per_page)
+    rows = session.execute(query).all()
+    if rows:
+        total = int(rows[0].total)  # counted before LIMIT by the window: one statement, not two
+    else:  # a page past the end: count on its own
+        total = int(session.execute(sa_select(func.count()).select_from(
+            query.limit(None).offset(None).order_by(None).subquery())).scalar_one())
+    meta: dict[str, dict[str, Any]] = {row[3]: {} for row in rows}
+    if meta:
+        values = select(FieldRow.extraction_id, FieldRow.path, FieldRow.value).where(
+            col(FieldRow.extraction_id).in_(list(meta)),
+            col(FieldRow.path).in_(["meta.issuer", "meta.report_year", "meta.template"]))
+        for ext_id, path, value in session.exec(values).all():
+            meta[ext_id][path] = value
     items = [
-        {"id": d, "filename": filename, "issuer": issuer_value, "year": year_value, "template": template,
+        {"id": d, "filename": filename, "issuer": meta[ext_id].get("meta.issuer"),
+         "year": meta[ext_id].get("meta.report_year"), "template": meta[ext_id].get("meta.template"),
          "status": status_value, "low_count": int(low_count), "findings_count": int(findings_count),
          "extraction_id": ext_id, "created_at": created_at}
-        for (d, filename, created_at, ext_id, issuer_value, year_value, template, status_value, low_count,
-             findings_count) in session.execute(query).all()
+        for d, filename, created_at, ext_id, status_value, low_count, findings_count, _ in rows
     ]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
