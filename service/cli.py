@@ -41,7 +41,8 @@ def _dispatch(argv: Sequence[str] | None) -> int:
 
     p_worker = sub.add_parser("worker", help="work batch jobs from DATABASE_URL (PostgreSQL), on any machine")
     p_worker.add_argument("--concurrency", type=int, default=None,
-                          help="jobs at once, one reader process each (default NIANBAO_WORKERS, one per core)")
+                          help="reader processes (default NIANBAO_WORKERS, one per core); twice as many jobs run at "
+                               "once, so that reading and storing overlap")
     p_worker.add_argument("--stalled-seconds", type=float, default=None,
                           help="a worker silent this long is dead: its jobs are retried (default 30)")
     p_worker.add_argument("--heartbeat-seconds", type=float, default=None,

@@ -207,7 +207,7 @@ def cmd_worker(*, concurrency: int | None = None, stalled_seconds: float | None 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         migrate(engine)
-        queue.run_worker(engine, settings, concurrency=max(1, settings.workers),
+        queue.run_worker(engine, settings,
                          stalled_seconds=stalled_seconds or queue.STALLED_SECONDS,
                          heartbeat_seconds=heartbeat_seconds or queue.HEARTBEAT_SECONDS)
     except KeyboardInterrupt:

@@ -75,7 +75,7 @@ def make_app(engine: Engine, settings: Any, *, stalled_seconds: float = STALLED_
     from service.batch.work import process_item
 
     connector = procrastinate.PsycopgConnector(conninfo=conninfo(str(engine.url.render_as_string(
-        hide_password=False))), max_size=max(4, settings.workers + 4))
+        hide_password=False))), max_size=max(4, 2 * settings.workers + 4))
     app = procrastinate.App(connector=connector)
 
     @app.task(name=TASK, queue=QUEUE, pass_context=True,
@@ -105,14 +105,16 @@ def run_worker(engine: Engine, settings: Any, *, concurrency: int | None = None,
                wait: bool = True, signals: bool = True) -> None:
     """Run a worker until stopped (Ctrl-C, SIGTERM: the jobs running finish first); with
     `wait=False`, until the queue is empty. `signals=False` leaves Ctrl-C to the caller
-    (KeyboardInterrupt), as `nianbao batch` wants."""
+    (KeyboardInterrupt), as `nianbao batch` wants. The reading happens in `settings.workers`
+    processes; twice as many jobs run at once (default), so that a process reads the next file
+    while this one stores the last."""
     app = make_app(engine, settings, stalled_seconds=stalled_seconds)
     name = f"nianbao-{os.uname().nodename}-{os.getpid()}"
 
     async def main() -> None:
         async with app.open_async():
             await app.run_worker_async(
-                queues=[QUEUE], name=name, concurrency=concurrency or max(1, settings.workers),
+                queues=[QUEUE], name=name, concurrency=concurrency or max(1, 2 * settings.workers),
                 wait=wait, update_heartbeat_interval=heartbeat_seconds,
                 stalled_worker_timeout=stalled_seconds, install_signal_handlers=signals,
                 delete_jobs="successful",  # the batch items are the record; failed jobs stay to look at

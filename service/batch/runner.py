@@ -22,13 +22,14 @@ from service.store.models import BatchRow
 
 
 def item_threads(batch: BatchRow, settings: Any, workers: int) -> int:
-    """One per pool worker; one when the batch's extractions call the model (a global limit on
-    model calls needs one caller: each extraction already bounds its own calls)."""
+    """Two per pool worker, so that a worker reads the next file while this process stores the
+    last one; one when the batch's extractions call the model (a global limit on model calls
+    needs one caller: each extraction already bounds its own calls)."""
     from service.pipeline import resolve_mode
 
     if resolve_mode(batch.mode, settings) == "llm":
         return 1
-    return max(1, workers)
+    return max(1, 2 * workers)
 
 
 def run_batch(engine: Engine, batch_id: str, settings: Any, *,
