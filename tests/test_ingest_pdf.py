@@ -524,6 +524,13 @@ def test_generated_report_cell_boxes_hold_the_text_pdfium_finds_inside_them(temp
     assert all(read.text[b.span[0] - 1: b.span[0] + 1].strip("\t\n") == "" for b in blanks if b.span[0])
 
 
+def test_a_table_printed_without_rules_has_boxes_too() -> None:
+    rows = [["项目", "自然人", "商业企业", "总计"], ["本年新收", "21", "3", "24"], ["上年结转", "0", "", "0"]]
+    read = assert_boxes_hold_their_cells(build_pdf(["说明文字", rows, "结束"], ruled=False))
+    assert len(read.boxes) == sum(len(r) for r in rows)  # the blank cell has its (empty) box too
+    assert [b.bbox[1] for b in read.boxes[:4]] == [read.boxes[0].bbox[1]] * 4  # a row is one line
+
+
 def test_boxes_of_a_table_continued_on_the_next_page_name_that_page() -> None:
     rows = [*APPLICATIONS[:4], [PAGE_BREAK], *APPLICATIONS[4:]]
     read = assert_boxes_hold_their_cells(build_pdf(["前言", rows, "后记"]))

@@ -737,9 +737,9 @@ def _read_page(page: _PageContent) -> _PageRead:
             buckets.setdefault(id(owner.cell_at(char)), []).append(char)
     for grid in grids:
         placed.append(_Placed(grid.top, grid.to_source_table(buckets)))
-    placed.extend(_prose_lines(page, prose_chars))
-    placed.sort(key=lambda p: p.top)
     cells = [item for grid in grids for item in grid.boxes.values()]
+    placed.extend(_prose_lines(page, prose_chars, cells))
+    placed.sort(key=lambda p: p.top)
     return _PageRead(_drop_footers(placed, page.height), len(chars), cells, page.frame)
 
 
@@ -864,18 +864,20 @@ def _center(char: dict[str, Any]) -> tuple[float, float]:
     return (char["x0"] + char["x1"]) / 2, (char["top"] + char["bottom"]) / 2
 
 
-def _prose_lines(page: _PageContent, chars: list[dict[str, Any]]) -> list[_Placed]:
+def _prose_lines(page: _PageContent, chars: list[dict[str, Any]],
+                 boxes: list[tuple[SourceCell, _BBox]] | None = None) -> list[_Placed]:
     """Lines of the characters outside every ruled table, in reading order.
 
     Runs of lines split into aligned segments by wide gaps are a table printed without rules:
-    they become a grid too (the text-alignment fallback), so their values keep their columns.
+    they become a grid too (the text-alignment fallback), so their values keep their columns;
+    their cells' boxes (line height, the segments' width) go to `boxes`.
     """
     if not chars:
         return []
     textmap = chars_to_textmap(chars, layout_bbox=(0, 0, page.width, page.height),
                                layout_width=page.width, layout_height=page.height)
     lines = [
-        (line["top"], line["text"], _segments(line["chars"]))
+        (line["top"], line["text"], _segments(line["chars"]), line["bottom"])
         for line in textmap.extract_text_lines(strip=True, return_chars=True)
         if line["text"].strip()
     ]
@@ -885,12 +887,13 @@ def _prose_lines(page: _PageContent, chars: list[dict[str, Any]]) -> list[_Place
         j = i
         while j < len(lines) and len(lines[j][2]) >= 2:
             j += 1
-        run = [segs for _, _, segs in lines[i:j]]
+        run = [segs for _, _, segs, _ in lines[i:j]]
         if j - i >= 2 and max(len(segs) for segs in run) >= 3:
-            placed.append(_Placed(lines[i][0], _aligned_table(run)))
+            heights = [(top, bottom) for top, _, _, bottom in lines[i:j]]
+            placed.append(_Placed(lines[i][0], _aligned_table(run, heights, boxes)))
             i = j
             continue
-        top, text, _ = lines[i]
+        top, text, _, _ = lines[i]
         placed.append(_Placed(top, normalize_text(text).strip()))
         i += 1
     return placed
@@ -919,8 +922,10 @@ def _segments(chars: Sequence[dict[str, Any]]) -> list[_Segment]:
     ]
 
 
-def _aligned_table(run: Sequence[list[_Segment]]) -> SourceTable:
-    """Columns are the x-ranges where segments of the run overlap; each line is one row."""
+def _aligned_table(run: Sequence[list[_Segment]], heights: Sequence[tuple[float, float]] | None = None,
+                   boxes: list[tuple[SourceCell, _BBox]] | None = None) -> SourceTable:
+    """Columns are the x-ranges where segments of the run overlap; each line is one row. With the
+    lines' (top, bottom), each cell's box goes to `boxes`: its segments' extent, else its column's."""
     columns: list[list[float]] = []
     for x0, x1, _ in sorted(seg for segs in run for seg in segs):
         if columns and x0 <= columns[-1][1]:
@@ -928,12 +933,19 @@ def _aligned_table(run: Sequence[list[_Segment]]) -> SourceTable:
         else:
             columns.append([x0, x1])
     rows: SourceGrid = []
-    for segs in run:
+    for r, segs in enumerate(run):
         texts = [""] * len(columns)
+        extents = [list(c) for c in columns]
+        inked = [False] * len(columns)
         for x0, x1, text in segs:
             col = next(k for k, (c0, c1) in enumerate(columns) if x0 <= c1 and x1 >= c0)
             texts[col] = (texts[col] + " " + text).strip()
+            extents[col] = [x0, x1] if not inked[col] else [min(extents[col][0], x0), max(extents[col][1], x1)]
+            inked[col] = True
         rows.append([SourceCell(t) for t in texts])
+        if heights is not None and boxes is not None:
+            top, bottom = heights[r]
+            boxes.extend((cell, (x0, top, x1, bottom)) for cell, (x0, x1) in zip(rows[-1], extents, strict=True))
     return SourceTable(rows=rows)
 
 
