@@ -106,3 +106,43 @@ def test_two_workers_one_killed_mid_job_every_job_completes_exactly_once(
     assert not failed_jobs, failed_jobs
     # The dead worker's job went back to the queue through the stalled-job check of the survivor.
     assert "was running on a worker that stopped" in (tmp_path / "b.log").read_text()
+
+
+def test_batches_that_call_the_model_share_one_global_lock(tmp_path: Path, postgres_database: str) -> None:
+    """With a model configured (mode auto), a batch's jobs carry MODEL_LOCK: Procrastinate runs
+    them one at a time across every worker and machine, so a batch never sends the endpoint more
+    than NIANBAO_LLM_CONCURRENCY calls at once, and a 429's backoff holds the whole batch.
+    Deterministic batches carry no lock and run in parallel."""
+    from service.batch.queue import MODEL_LOCK
+
+    engine = make_engine(postgres_database)
+    migrate(engine)
+    write_reports(tmp_path / "a", 3)
+    write_reports(tmp_path / "b", 3, first_seed=3)
+    model_env = {**_env(postgres_database), "NIANBAO_LLM_BASE_URL": "http://127.0.0.1:9/v1",
+                 "NIANBAO_LLM_MODEL": "some-model"}
+    for folder, env in (("a", model_env), ("b", _env(postgres_database))):
+        done = subprocess.run([sys.executable, "-m", "service.cli", "batch", str(tmp_path / folder), "--no-wait"],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    with engine.connect() as connection:
+        locks = connection.execute(text(
+            "SELECT b.reader_version, j.lock FROM procrastinate_jobs j "
+            "JOIN batch_item i ON i.id = (j.args->>'item_id')::int JOIN batch b ON b.id = i.batch_id "
+            "WHERE j.task_name = :t"), {"t": TASK}).all()
+    engine.dispose()
+    assert sorted(lock for version, lock in locks if " llm some-model " in version) == [MODEL_LOCK] * 3
+    assert [lock for version, lock in locks if version.endswith("deterministic")] == [None] * 3
+
+
+def test_embedded_batches_that_call_the_model_use_one_caller() -> None:
+    from service.batch.runner import item_threads
+    from service.config import Settings
+    from service.store.models import BatchRow
+
+    batch = BatchRow(id="bat_x", origin="cli", reader_version="v", total=1)
+    configured = Settings(llm_base_url="http://127.0.0.1:9/v1", llm_model="m")
+    assert item_threads(batch, configured, workers=4) == 1
+    assert item_threads(batch, Settings(llm_base_url=None, llm_model=None), workers=4) == 8
+    batch.mode = "deterministic"
+    assert item_threads(batch, configured, workers=4) == 8
