@@ -727,7 +727,7 @@ async function queuePage() {
   let items, docs;
   try {
     [items, docs] = await Promise.all([
-      api("GET", `/review/queue?limit=${QUEUE_LIMIT}`),
+      api("GET", `/review/queue?limit=${QUEUE_LIMIT}&level=low`),
       api("GET", "/documents?per_page=500&sort=created&order=desc"),
     ]);
   } catch (e) { if (!stale(gen)) show(h("p", { class: "error" }, e.message)); return; }
@@ -754,7 +754,7 @@ async function queuePage() {
       h("td", { class: "num" }, fmt(i.value)),
       h("td", { class: "num conf" }, typeof i.confidence === "number" ? i.confidence.toFixed(2) : "—"));
   });
-  const more = (items || []).length >= QUEUE_LIMIT ? h("p", { class: "hint" }, `只显示置信度最低的 ${QUEUE_LIMIT} 个字段中的低置信度字段；审核后再刷新可看到更多。`) : null;
+  const more = (items || []).length >= QUEUE_LIMIT ? h("p", { class: "hint" }, `只显示置信度最低的 ${QUEUE_LIMIT} 个低置信度字段；审核后再刷新可看到更多。`) : null;
   show(h("section", {}, h("h1", {}, `待核队列（${lows.length}）`),
     h("p", { class: "keys" }, "键盘：j/k 或 ↑↓ 上一个/下一个 · Enter 打开该文档并选中此单元格"),
     more,
