@@ -563,3 +563,20 @@ def test_reextract_uses_the_configured_mode(make_client: Any) -> None:
     again = client.post(f"/documents/{response.json()['document']['id']}/reextract", headers=headers)
     assert again.status_code == 200, again.text
     assert again.json()["extraction"]["mode"] == "llm" and again.json()["extraction"]["failures"]
+
+
+def test_a_field_gets_the_box_of_the_cell_its_span_lies_in() -> None:
+    from service.review import box_finder
+
+    def box(a: int, b: int, page: int = 1) -> dict[str, Any]:
+        return {"span": [a, b], "page": page, "bbox": [a, 0, b, 1], "page_width": 100, "page_height": 100}
+
+    find = box_finder([box(20, 24, 2), box(0, 4), box(5, 5), box(6, 10), box(11, 19)])
+    assert find(6, 10)["bbox"] == [6, 0, 10, 1]  # type: ignore[index]
+    assert find(7, 8)["bbox"] == [6, 0, 10, 1]  # type: ignore[index]  # part of a cell
+    assert find(9, 13)["bbox"] == [11, 0, 19, 1]  # type: ignore[index]  # across two: the larger share
+    assert find(5, 5)["bbox"] == [5, 0, 5, 1]  # type: ignore[index]  # a blank cell, at its very place
+    assert find(21, 22)["page"] == 2  # type: ignore[index]
+    assert find(4, 4) is None and find(4, 5) is None and find(30, 31) is None and find(None, None) is None
+    assert box_finder(None)(0, 4) is None
+    assert box_finder([{"span": "bad"}, box(0, 4)])(1, 2) is not None  # a damaged entry is skipped
