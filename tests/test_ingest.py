@@ -296,3 +296,20 @@ def test_junk_check_agrees_with_the_per_character_definition(seed: int) -> None:
     weights = [rng.random() for _ in pools]
     text = "".join(rng.choice(rng.choices(pools, weights)[0]) for _ in range(rng.randint(0, 400)))
     assert _looks_like_junk(text) == _junk_by_character(text)
+
+
+def test_text_normalize_passes_through_unchanged_is_already_normal() -> None:
+    """normalize_text returns cells of digits, ASCII and ideographs untouched without working
+    on them: each such character must be one normalization leaves alone (NFKC-stable, no
+    control, no line break to convert, no `&` that may start an entity, no NBSP)."""
+    import re
+    import unicodedata
+
+    from service.ingest.normalize import ALREADY_NORMAL
+
+    kept = [chr(i) for i in range(0x110000) if re.fullmatch(f"[{ALREADY_NORMAL}]", chr(i))]
+    assert len(kept) > 20000
+    bad = [c for c in kept if unicodedata.normalize("NFKC", c) != c or c in "\r&\u00a0\u3000"
+           or not (c in "\t\n" or c.isprintable())]
+    assert bad == []
+    assert normalize_text("1２\r\n&nbsp;") == "12\n "  # the rest still goes the whole way

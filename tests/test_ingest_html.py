@@ -232,3 +232,21 @@ def test_two_column_layout_with_prose_keeps_paragraph_lines() -> None:
         "第0段:全年主动公开政府信息若干条,持续推进重点领域信息公开。",
         "第1段:全年主动公开政府信息若干条,持续推进重点领域信息公开。",
     ]
+
+
+@pytest.mark.parametrize("levels", [1, 500, 997, 998, 999, 1400])
+def test_depth_check_agrees_with_walking_the_tree(levels: int) -> None:
+    """The XPath check (in C) says 'too deep' exactly when some element is _DEPTH_LIMIT levels
+    down, the root being level 1, as a walk over the tree counts them."""
+    from lxml import html as lxml_html
+
+    from service.ingest.html import _DEPTH_LIMIT, _too_deep
+
+    root = lxml_html.document_fromstring("<div>" * levels + "x" + "</div>" * levels,
+                                         parser=lxml_html.HTMLParser(huge_tree=True))
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node)
+    assert _too_deep(root) == (deepest >= _DEPTH_LIMIT)

@@ -13,6 +13,10 @@ _OTHER_LINE_BREAKS = re.compile("[\u000b\u001c\u001d\u001e\u0085\u2028\u2029]")
 # Remaining C0 controls and DEL are noise from Word/PDF conversions, never content.
 _CONTROL = re.compile("[\u0000-\u0008\u000e-\u001b\u001f\u007f]")
 _WHITESPACE_RUN = re.compile(r"\s+")
+# Characters normalize_text leaves as they are, alone and in any sequence: TAB, LF, printable
+# ASCII but `&` (an entity may start there), CJK ideographs of Unicode 1.1 (NFKC-stable).
+ALREADY_NORMAL = "\t\n -%'-~\u4e00-\u9fa5"
+_ALREADY_NORMAL = re.compile(f"[{ALREADY_NORMAL}]*")
 
 
 def normalize_text(text: str) -> str:
@@ -21,6 +25,8 @@ def normalize_text(text: str) -> str:
     Idempotent: normalizing normalized text changes nothing, so pieces normalized apart and then
     joined with LF/TAB stay normalized.
     """
+    if _ALREADY_NORMAL.fullmatch(text):
+        return text  # most table cells: digits, ASCII, ideographs; nothing below would change them
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _OTHER_LINE_BREAKS.sub("\n", text)
     text = _CONTROL.sub("", text)
