@@ -263,3 +263,18 @@ def test_damaged_cells_are_found_by_span_whatever_the_reading_order() -> None:
     assert flagged == {f"t.r{i}.c" for i in (*damaged, 20)}
     assert [f.path for f in findings] == ["t.r20.c"]
     assert list(readings) == [f"t.r{i}.c" for i in order] + ["t.derived.c"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_number_cells_are_counted_as_split_and_stripped_cells(seed: int) -> None:
+    """_line_mode counts a line's number cells with one regex scan; the definition splits the
+    line at `\\t`/`|`, strips each cell and matches the number pattern."""
+    from service.parse.rows import NUMBER
+    from service.parse.tables import _NUMBER_CELL
+
+    rng = random.Random(seed)
+    pieces = ["1", "23", "-", ".", "\t", "|", " ", "\x0b", "\r", "a", "５", "\u3000", "4.5", "-7", ""]
+    for _ in range(4000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        cells = [c.strip() for c in re.split(r"[\t|]", line)]
+        assert len(_NUMBER_CELL.findall(line)) == sum(1 for c in cells if NUMBER.fullmatch(c)), repr(line)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from functools import cache
+from functools import cache, lru_cache
 
 from service.document import Span
 from service.templates import (
@@ -110,7 +110,14 @@ def _in_header_row(source: str, pos: int) -> bool:
     总计 there is no row label)."""
     line_start = source.rfind("\n", 0, pos) + 1
     line_end = source.find("\n", pos)
-    cells = [c.strip() for c in _CELL_DELIMS.split(source[line_start : len(source) if line_end < 0 else line_end])]
+    return _header_line(source[line_start : len(source) if line_end < 0 else line_end])
+
+
+@lru_cache(maxsize=4096)
+def _header_line(line: str) -> bool:
+    """_in_header_row of one line's text, once per distinct line: each line of a table is cut
+    several times (its first value, then its row)."""
+    cells = [c.strip() for c in _CELL_DELIMS.split(line)]
     cells = [c for c in cells if c]
     return len(cells) >= 3 and not any(NUMBER.fullmatch(c) for c in cells)
 
@@ -179,14 +186,28 @@ def find_anchors(
     ct = CompactText.of(source, start, end)
     anchors: list[Anchor] = []
     pointer = 0
+    seen: dict[int, tuple[int, tuple[int, int] | None]] = {}  # label index → (from, hit)
+
+    def exact(k: int, lo: int) -> tuple[int, int] | None:
+        """_find_exact of label k from `lo` to the end; a search from an earlier point whose hit
+        (or absence) lies at or after `lo` is the same search: each label is looked ahead for
+        twice before its own turn."""
+        if k in seen:
+            was_lo, was = seen[k]
+            if was_lo <= lo and (was is None or was[0] >= lo):
+                return was
+        hit = _find_exact(ct, source, labels[k], lo, len(ct.text))
+        seen[k] = (lo, hit)
+        return hit
+
     for idx, label in enumerate(labels):
         # Search up to where the next label after this one is found exactly, to keep order.
-        hit = _find_exact(ct, source, label, pointer, len(ct.text))
+        hit = exact(idx, pointer)
         if hit is not None:
             # Guard against a far match that skipped the real (misspelt) occurrence.
             nxt_hit = None
-            for later in labels[idx + 1 : idx + 3]:
-                nxt_hit = _find_exact(ct, source, later, pointer, len(ct.text))
+            for later in range(idx + 1, min(idx + 3, len(labels))):
+                nxt_hit = exact(later, pointer)
                 if nxt_hit is not None:
                     break
             if nxt_hit is None or hit[0] <= nxt_hit[0]:
@@ -210,8 +231,8 @@ def find_anchors(
             continue
         # Fuzzy search only between here and the next exactly found label.
         limit = len(ct.text)
-        for later in labels[idx + 1 :]:
-            nh = _find_exact(ct, source, later, pointer, len(ct.text))
+        for later in range(idx + 1, len(labels)):
+            nh = exact(later, pointer)
             if nh is not None:
                 limit = nh[0]
                 break
@@ -266,14 +287,14 @@ def cut_slots(
         line_start += len(line) + 1
         if done or (first_only and saw_value):
             break
-        if len(_CELL_DELIMS.findall(line)) >= 2 and _in_header_row(source, line_off):
+        line_end = source.find("\n", line_off)
+        full_line = source[source.rfind("\n", 0, line_off) + 1 : len(source) if line_end < 0 else line_end]
+        if len(_CELL_DELIMS.findall(line)) >= 2 and _header_line(full_line):
             if saw_number:
                 break  # a header row (数据1 … 数据7, or a wrong table's) ends the row
             continue
         # A pipe separates cells in a row that starts with one (markdown); elsewhere a pipe
         # against a digit is OCR's 1 (`|2` is 12).
-        line_end = source.find("\n", line_off)
-        full_line = source[source.rfind("\n", 0, line_off) + 1 : len(source) if line_end < 0 else line_end]
         piped = full_line.lstrip().startswith("|") and full_line.count("|") >= 2
         delimiters = _CELL_DELIMS if piped else _TAB if "\t" in full_line else loose_delimiters()
         if not piped and line.strip() == "|":

@@ -12,7 +12,6 @@ from service.checks import equation_sides, holds
 from service.contract import Finding
 from service.document import Span
 from service.parse.rows import (
-    NUMBER,
     Anchor,
     RawRow,
     Slot,
@@ -247,10 +246,14 @@ def _line_mode(text: str, start: int, end: int) -> bool:
     """Rows one per line (tab, markdown, rendered HTML/PDF/DOCX) vs cells spread over lines."""
     count = 0
     for line in text[start:end].split("\n"):
-        cells = [c.strip() for c in re.split(r"[\t|]", line)]
-        if sum(1 for c in cells if NUMBER.fullmatch(c)) >= 4:
+        if len(_NUMBER_CELL.findall(line)) >= 4:
             count += 1
     return count >= 5
+
+
+# A cell (between `\t`/`|` delimiters or the line's ends) holding one number and white space:
+# what `NUMBER.fullmatch(cell.strip())` accepts, found by one scan of the line.
+_NUMBER_CELL = re.compile(r"(?:^|(?<=[\t|]))[^\S\t]*-?\d+(?:\.\d+)?[^\S\t]*(?=[\t|]|$)")
 
 
 def read_table3(text: str, region: Span, grid_cells: frozenset[int] = frozenset()) -> SectionReading:
