@@ -35,8 +35,10 @@ NOT_DIGIT = r"[^,。;:!?、\x00\d]"
 IN_CLAUSE = r"[^,。;:!?\x00]"
 CN_COUNT = "〇零一二两三四五六七八九十百千万"
 # A count: plain digits, digits with thousands separators (2,645), or Chinese numerals (十二).
+# The look-ahead repeats what the count's first character must be: a pattern that starts with
+# the count then fails fast at every other position instead of trying its look-behinds there.
 NUM = (
-    rf"(?<![\d.{CN_COUNT}第])(?<!\d,)(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d{{1,7}}|[{CN_COUNT}]{{1,8}})"
+    rf"(?=[\d{CN_COUNT}])(?<![\d.{CN_COUNT}第])(?<!\d,)(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d{{1,7}}|[{CN_COUNT}]{{1,8}})"
     rf"(?![\d.{CN_COUNT}]|,\d{{3}})"
 )
 TOTAL_WORDS = r"(?:共计|总计|合计|累计|共|计|为|达到|达|有|:)*"
@@ -343,8 +345,8 @@ def npc_patterns(item: str, other: str) -> tuple[list[str], list[str]]:
         for tail in ("建议", "议案", "提案")
         for conj in ("和", "及", "与", "、", "或", "以及")
     )
-    counts = [
-        rf"{joint}{item}(?!{AND}{other}){TOTAL_WORDS}{NUM}{COUNT_UNIT}",
+    counts = [  # (?=item) first: eighteen look-behinds are tried only where the item starts
+        rf"(?={item}){joint}{item}(?!{AND}{other}){TOTAL_WORDS}{NUM}{COUNT_UNIT}",
         rf"{NUM}{COUNT_UNIT}{item}(?!{AND}{other})",
     ]
     nones = [
@@ -513,10 +515,10 @@ def group_label(prefix: str) -> str:
 RESULT_TAIL = rf"(?:答复|决定|的|类|申请)*{TOTAL_WORDS}{NUM}(?:件|条|个|宗|份)"
 REVIEW_UNIT = r"(?:件|起|宗|个)"
 REVIEW_NONE = (
-    rf"(?<!尚)(?:未|没有)(?:发生|出现|收到)?(?P<mid>{NOT_DIGIT}{{0,20}}?)(?:被?申请|被?提起|引起|引发)?"
+    rf"(?=[未没])(?<!尚)(?:未|没有)(?:发生|出现|收到)?(?P<mid>{NOT_DIGIT}{{0,20}}?)(?:被?申请|被?提起|引起|引发)?"
     rf"行政复议(?P<lit>{AND}?,?(?:被?提起|引起)?行政诉讼)?"
 )
-LITIGATION_NONE = rf"(?<!尚)(?:未|没有)(?:发生|出现|收到)?(?P<mid>{NOT_DIGIT}{{0,20}}?)(?:被?提起|引起|引发)?行政诉讼"
+LITIGATION_NONE = rf"(?=[未没])(?<!尚)(?:未|没有)(?:发生|出现|收到)?(?P<mid>{NOT_DIGIT}{{0,20}}?)(?:被?提起|引起|引发)?行政诉讼"
 REVIEW_NONE_REJECT = r"纠|败诉|撤销|复议|审结|办结|结案"
 
 
@@ -533,7 +535,7 @@ class FigureRule:
 
 
 def figure_rules() -> list[FigureRule]:
-    granted = r"(?<!不)(?<!部分)(?<!不予)(?:同意公开|予以公开|全部公开)"
+    granted = r"(?=[同予全])(?<!不)(?<!部分)(?<!不予)(?:同意公开|予以公开|全部公开)"  # fail fast: see NUM
     return [
         FigureRule(lambda: application_paths("granted"), (granted + RESULT_TAIL,)),
         FigureRule(
