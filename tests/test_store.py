@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
@@ -26,6 +29,7 @@ from service.store.db import (
     current_revision,
     database_is_ok,
     head_revision,
+    json_dumps,
     make_engine,
     migrate,
     normalize_database_url,
@@ -208,6 +212,18 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert pragmas == {"journal_mode": "wal", "busy_timeout": 30_000, "synchronous": 1, "foreign_keys": 1}
+
+
+_JSONABLE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_JSONABLE)
+def test_the_json_columns_text_is_exactly_what_json_dumps_writes(value: Any) -> None:
+    assert json_dumps(value) == json.dumps(value)
 
 
 def test_text_with_nul_is_refused_on_every_backend(session: Session) -> None:
