@@ -6,6 +6,7 @@ import json
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -278,3 +279,52 @@ def test_number_cells_are_counted_as_split_and_stripped_cells(seed: int) -> None
         line = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
         cells = [c.strip() for c in re.split(r"[\t|]", line)]
         assert len(_NUMBER_CELL.findall(line)) == sum(1 for c in cells if NUMBER.fullmatch(c)), repr(line)
+
+
+def _fuzzy_by_brute_force(ct: Any, label: Any, lo: int, hi: int, threshold: float) -> Any:
+    """The fuzzy search as defined: every window of the label's length ±2, scored by difflib."""
+    from difflib import SequenceMatcher
+
+    from service.templates import strip_numbering
+
+    form = max(label.forms(), key=len)
+    core = label.forms()[-1] if len(label.forms()) > 1 else form
+    best = None
+    targets = {t for f in label.forms() for t in (f, strip_numbering(f)) if len(t) >= 6}
+    for target in sorted(targets):
+        n = len(target)
+        for size in (n - 2, n - 1, n, n + 1, n + 2):
+            for i in range(lo, max(lo, hi - size) + 1):
+                window = ct.text[i : i + size]
+                if re.fullmatch(r"-?\d+(?:\.\d+)?", window[:1] or "x") and not core[:1].isdigit():
+                    continue
+                if re.search(r"\d", window[2:]):
+                    continue
+                score = SequenceMatcher(None, target, window, autojunk=False).ratio()
+                if score >= threshold and (best is None or score > best[2]):
+                    best = (i, i + size, score)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fuzzy_label_search_finds_what_scoring_every_window_finds(seed: int) -> None:
+    """The character-count bound only skips windows that cannot reach the threshold."""
+    from service.parse.rows import CompactText, _find_fuzzy
+    from service.templates import table3_rows
+
+    rng = random.Random(seed)
+    labels = list(table3_rows())
+    pieces = []
+    for _ in range(6):
+        text = list(rng.choice(labels).label)
+        for _ in range(rng.randint(0, 3)):  # OCR slips: a character changed, dropped or doubled
+            k = rng.randrange(len(text))
+            text[k] = rng.choice(["", text[k] * 2, rng.choice("的一是了公开申请政府信息0123")])
+        pieces.append("".join(text) + "".join(rng.choice("0123456789 \t") for _ in range(rng.randint(0, 12))))
+    source = "\n".join(pieces)
+    ct = CompactText.of(source, 0, len(source))
+    for label in rng.sample(labels, 8):
+        for threshold in (0.6, 0.78):
+            lo = rng.randrange(max(1, len(ct.text) // 2))
+            assert _find_fuzzy(ct, label, lo, len(ct.text), threshold) == \
+                _fuzzy_by_brute_force(ct, label, lo, len(ct.text), threshold)

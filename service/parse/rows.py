@@ -161,12 +161,22 @@ def _find_fuzzy(ct: CompactText, label: Label, lo: int, hi: int, threshold: floa
     targets = {t for f in label.forms() for t in (f, strip_numbering(f)) if len(t) >= 6}
     for target in sorted(targets):
         n = len(target)
+        # shared[k]: characters of target's alphabet among the region's first k. A window whose
+        # count bounds its ratio (2·matches / total, matches ≤ that count) below the threshold
+        # is skipped without building a SequenceMatcher: the same windows win, far fewer tried.
+        alphabet = set(target)
+        shared = [0]
+        for ch in ct.text[lo : max(hi, lo + n + 2)]:
+            shared.append(shared[-1] + (ch in alphabet))
         for size in (n - 2, n - 1, n, n + 1, n + 2):
             for i in range(lo, max(lo, hi - size) + 1):
                 window = ct.text[i : i + size]
+                inside = shared[i - lo + len(window)] - shared[i - lo]
+                if 2.0 * min(inside, n) / (n + len(window)) < threshold:
+                    continue
                 if NUMBER.fullmatch(window[:1] or "x") and not core[:1].isdigit():
                     continue
-                if re.search(r"\d", window[2:]):
+                if _DIGIT.search(window, 2):
                     continue  # labels hold no digits past their numbering: this window eats values
                 score = SequenceMatcher(None, target, window, autojunk=False).ratio()
                 if score >= threshold and (best is None or score > best[2]):
