@@ -92,7 +92,7 @@ def reconcile(doc: Document, sections: list[SectionReading],
     for c in checked:
         for p in c.touches:
             flags_by_path.setdefault(p, set()).add(c.finding.kind)
-    under = _paths_under(readings)
+    under = _paths_under(readings) if parse_findings else {}
     for f in parse_findings:
         flags_by_path.setdefault(f.path, set()).add(f.kind)
         for p in under.get(f.path, ()):
