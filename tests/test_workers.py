@@ -56,22 +56,22 @@ def test_two_workers_one_killed_mid_job_every_job_completes_exactly_once(
     queued = subprocess.run([sys.executable, "-m", "service.cli", "batch", str(tmp_path / "r"), "--no-wait"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert queued.returncode == 0, queued.stderr
-    assert _scalar(engine, "SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t", t=TASK) == len(reports)
+    assert _scalar(engine, "SELECT count(*) FROM procrastinate.procrastinate_jobs WHERE task_name = :t", t=TASK) == len(reports)
 
     a = _worker(env, tmp_path / "a.log")
     b: subprocess.Popen[bytes] | None = None
     try:
-        a_id = _wait_for("worker A to register", lambda: _scalar(engine, "SELECT min(id) FROM procrastinate_workers"))
+        a_id = _wait_for("worker A to register", lambda: _scalar(engine, "SELECT min(id) FROM procrastinate.procrastinate_workers"))
         b = _worker(env, tmp_path / "b.log")
-        _wait_for("worker B to register", lambda: _scalar(engine, "SELECT count(*) FROM procrastinate_workers") == 2)
+        _wait_for("worker B to register", lambda: _scalar(engine, "SELECT count(*) FROM procrastinate.procrastinate_workers") == 2)
         killed_job = _wait_for("worker A in the middle of a job", lambda: _scalar(
-            engine, "SELECT id FROM procrastinate_jobs WHERE worker_id = :w AND status = 'doing' "
+            engine, "SELECT id FROM procrastinate.procrastinate_jobs WHERE worker_id = :w AND status = 'doing' "
                     "AND task_name = :t", w=a_id, t=TASK), every=0.002)
         os.killpg(a.pid, signal.SIGKILL)
         a.wait(timeout=30)
-        killed_item = _scalar(engine, "SELECT (args->>'item_id')::int FROM procrastinate_jobs WHERE id = :j",
+        killed_item = _scalar(engine, "SELECT (args->>'item_id')::int FROM procrastinate.procrastinate_jobs WHERE id = :j",
                               j=killed_job)
-        left_behind = _scalar(engine, "SELECT status FROM procrastinate_jobs WHERE id = :j", j=killed_job)
+        left_behind = _scalar(engine, "SELECT status FROM procrastinate.procrastinate_jobs WHERE id = :j", j=killed_job)
 
         def finished() -> bool:
             with Session(engine) as session:
@@ -80,7 +80,7 @@ def test_two_workers_one_killed_mid_job_every_job_completes_exactly_once(
 
         _wait_for("every item to finish", finished, timeout=180, every=0.2)
         _wait_for("the queue to empty", lambda: _scalar(
-            engine, "SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND status IN ('todo', 'doing')",
+            engine, "SELECT count(*) FROM procrastinate.procrastinate_jobs WHERE task_name = :t AND status IN ('todo', 'doing')",
             t=TASK) == 0, timeout=60, every=0.2)
     finally:
         for process in (a, b):
@@ -127,7 +127,7 @@ def test_batches_that_call_the_model_share_one_global_lock(tmp_path: Path, postg
         assert done.returncode == 0, done.stderr
     with engine.connect() as connection:
         locks = connection.execute(text(
-            "SELECT b.reader_version, j.lock FROM procrastinate_jobs j "
+            "SELECT b.reader_version, j.lock FROM procrastinate.procrastinate_jobs j "
             "JOIN batch_item i ON i.id = (j.args->>'item_id')::int JOIN batch b ON b.id = i.batch_id "
             "WHERE j.task_name = :t"), {"t": TASK}).all()
     engine.dispose()
@@ -146,3 +146,14 @@ def test_embedded_batches_that_call_the_model_use_one_caller() -> None:
     assert item_threads(batch, Settings(llm_base_url=None, llm_model=None), workers=4) == 8
     batch.mode = "deterministic"
     assert item_threads(batch, configured, workers=4) == 8
+
+
+def test_procrastinate_connects_with_its_schema_first_and_keeps_the_users_options() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from service.batch.queue import SCHEMA, conninfo
+
+    got = conninfo_to_dict(conninfo("postgresql://u:p%40ss@db.example:5433/nb?options=-c%20statement_timeout%3D5"))
+    assert (got["user"], got["password"], got["host"], got["port"], got["dbname"]) == (
+        "u", "p@ss", "db.example", "5433", "nb")
+    assert got["options"] == f"-c statement_timeout=5 -c search_path={SCHEMA},public"

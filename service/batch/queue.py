@@ -45,15 +45,29 @@ STALLED_SECONDS = 30.0
 HEARTBEAT_SECONDS = 10.0
 
 
+# The PostgreSQL schema Procrastinate's tables live in (migration 0004): apart from the store's.
+SCHEMA = "procrastinate"
+
+
 def conninfo(database_url: str) -> str:
-    """A libpq URL for Procrastinate's psycopg pool from the store's SQLAlchemy URL."""
-    url = make_url(normalize_database_url(database_url))
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """A libpq connection string for Procrastinate's psycopg pool from the store's SQLAlchemy
+    URL, with Procrastinate's schema first on the search_path."""
+    from psycopg.conninfo import make_conninfo
+
+    url = make_url(normalize_database_url(database_url)).set(drivername="postgresql")
+    options = url.query.get("options")  # decoded, unlike the rendered URL's
+    before = options if isinstance(options, str) else " ".join(options or ())
+    base = url.difference_update_query(["options"]).render_as_string(hide_password=False)
+    return make_conninfo(base, options=f"{before} -c search_path={SCHEMA},public".strip())
 
 
 def enqueue(session: Session, batch_id: str, *, model: bool) -> int:
     """Insert one job per queued item of the batch in the session's transaction (the caller
-    commits); how many. `model`: the extractions call the model (MODEL_LOCK)."""
+    commits); how many. `model`: the extractions call the model (MODEL_LOCK). Procrastinate's
+    functions find their tables on the search_path: set for this call, then put back."""
+    saved = session.exec(text("SELECT current_setting('search_path')")).scalar_one()  # type: ignore[call-overload]
+    session.exec(text("SELECT set_config('search_path', :path, true)")  # type: ignore[call-overload]
+                 .bindparams(path=f"{SCHEMA}, {saved}"))
     result = session.exec(  # type: ignore[call-overload]
         text("""
             SELECT coalesce(array_length(procrastinate_defer_jobs_v1(ARRAY(
@@ -64,6 +78,7 @@ def enqueue(session: Session, batch_id: str, *, model: bool) -> int:
         """).bindparams(queue=QUEUE, task=TASK, lock=MODEL_LOCK if model else None, batch=batch_id)
     )
     count: int = result.scalar_one()
+    session.exec(text("SELECT set_config('search_path', :path, true)").bindparams(path=saved))  # type: ignore[call-overload]
     return count
 
 

@@ -5,7 +5,8 @@ Revises: 0003_sources
 Create Date: 2026-12-03
 
 On PostgreSQL the batches are Procrastinate jobs, so its schema (tables procrastinate_*, their
-types, functions and triggers) is created here from the SQL file the installed procrastinate ships
+types, functions and triggers, in the PostgreSQL schema `procrastinate`) is created here from the
+SQL file the installed procrastinate ships
 (`SchemaManager.get_schema()`, procrastinate 3.10.0, pinned). A later procrastinate upgrade brings
 its own migration files (procrastinate/sql/migrations/): apply them in a new revision.
 """
@@ -92,34 +93,22 @@ def downgrade() -> None:
 
 
 def _create_procrastinate_schema() -> None:
-    """Procrastinate's own SQL, run as one script through the driver (it holds `%` and `:`
-    that SQLAlchemy's text() would read as parameters), in the migration's transaction."""
+    """Procrastinate's own SQL in a schema of its own (`procrastinate`: the store's tables and
+    the queue's never mix, and comparing the models with the database sees only ours), run as
+    one script through the driver (it holds `%` and `:` that SQLAlchemy's text() would read as
+    parameters), in the migration's transaction. Its functions name their tables unqualified:
+    whoever calls them puts `procrastinate` on the search_path (service.batch.queue)."""
     from procrastinate.schema import SchemaManager
 
     driver = op.get_bind().connection.driver_connection
     assert driver is not None
+    driver.execute("CREATE SCHEMA procrastinate")
+    row = driver.execute("SELECT current_setting('search_path')").fetchone()
+    assert row is not None
+    driver.execute("SELECT set_config('search_path', 'procrastinate', true)")
     driver.execute(SchemaManager.get_schema())
+    driver.execute("SELECT set_config('search_path', %s, true)", (row[0],))
 
 
 def _drop_procrastinate_schema() -> None:
-    """Every procrastinate_* function, table and type, whatever the version created."""
-    op.execute("""
-        DO $$
-        DECLARE r record;
-        BEGIN
-            FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p
-                     JOIN pg_namespace n ON n.oid = p.pronamespace
-                     WHERE n.nspname = current_schema() AND p.proname LIKE 'procrastinate%' LOOP
-                EXECUTE 'DROP FUNCTION IF EXISTS ' || r.f || ' CASCADE';
-            END LOOP;
-            FOR r IN SELECT tablename FROM pg_tables
-                     WHERE schemaname = current_schema() AND tablename LIKE 'procrastinate%' LOOP
-                EXECUTE 'DROP TABLE IF EXISTS ' || quote_ident(r.tablename) || ' CASCADE';
-            END LOOP;
-            FOR r IN SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-                     WHERE n.nspname = current_schema() AND t.typname LIKE 'procrastinate%'
-                       AND t.typtype IN ('e', 'c') LOOP
-                EXECUTE 'DROP TYPE IF EXISTS ' || quote_ident(r.typname) || ' CASCADE';
-            END LOOP;
-        END $$;
-    """)
+    op.execute("DROP SCHEMA IF EXISTS procrastinate CASCADE")
