@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -51,7 +51,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/extract", response_model=Extraction, responses=_REFUSALS, openapi_extra=_REQUEST_BODY)
-async def extract(request: Request, session: SessionDep, settings: SettingsDep) -> Extraction | JSONResponse:
+async def extract(request: Request, session: SessionDep, settings: SettingsDep) -> Extraction | Response:
     """Read one report (a multipart `file`, or JSON `{"text": ..., "filename": ...}`).
 
     `mode` (form field or JSON field): `auto` (default) uses the model when one is configured,
@@ -74,7 +74,15 @@ async def extract(request: Request, session: SessionDep, settings: SettingsDep) 
         return JSONResponse(status_code=busy.status_code, headers={"Retry-After": str(busy.retry_after)},
                             content=error_body(busy.code, busy.message_zh, busy.message_en))
     # Storage stays in this process, in a thread: the event loop keeps serving.
-    return await run_in_threadpool(store, session, doc, extraction, upload.data)
+    return await run_in_threadpool(_store_and_render, session, doc, extraction, upload.data)
+
+
+def _store_and_render(session: Session, doc: Document, extraction: Extraction, source: bytes) -> Response:
+    """Store, then the answer's JSON straight from the model (pydantic's serializer, in this
+    thread): FastAPI would validate the whole extraction again against the response model and
+    encode it on the event loop."""
+    stored = store(session, doc, extraction, source)
+    return Response(content=stored.model_dump_json(), media_type="application/json")
 
 
 def _options(upload: Upload, settings: Settings | None) -> dict[str, Any]:
