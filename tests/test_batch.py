@@ -348,3 +348,31 @@ def test_api_batch_refusals(database_url: str, make_client: object) -> None:
     llm = client.post("/batches", data={"mode": "llm"}, files={"file": ("a.txt", b"x")})
     assert llm.status_code == 422 and llm.json()["error"] == "llm_not_configured"
     assert "/batches" in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_service_resumes_embedded_batches_a_stopped_server_left(tmp_path: Path) -> None:
+    """SQLite: a batch stored but not run (its server stopped) goes on when the service starts
+    again. (On PostgreSQL the queue keeps it for `nianbao worker`: test_workers.py.)"""
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from service.batch import store
+    from service.batch.sources import read_paths
+    from service.config import Settings
+
+    database_url = f"sqlite:///{tmp_path / 'nianbao.db'}"
+    reports = write_reports(tmp_path / "r", 4)
+    engine = make_engine(database_url)
+    migrate(engine)
+    with Session(engine) as session:
+        batch = store.create_batch(session, read_paths(reports, UPLOAD_LIMIT), origin="api", mode=None,
+                                   llm_scope=None, reader_version="nianbao 0.1.0 r1 deterministic")
+        session.commit()
+        batch_id = batch.id
+    with Session(engine) as session:
+        assert store.unfinished_batch_ids(session) == [batch_id]
+    engine.dispose()
+    settings = Settings(DATABASE_URL=database_url, workers=1, llm_base_url=None, llm_model=None)
+    with TestClient(create_app(settings)) as client:
+        view = _wait_done(client, batch_id, database_url)
+    assert view["counts"]["succeeded"] == len(reports)  # type: ignore[index]

@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         migrate(engine)  # alembic upgrade head, SQLite and PostgreSQL alike
         _tell_how_to_create_first_admin(engine)
+        _resume_batches(engine, settings)
         try:
             yield
         finally:
@@ -71,6 +72,16 @@ def _tell_how_to_create_first_admin(engine: Engine) -> None:
             log.warning("no users yet: create the first admin with "
                         "`nianbao users create NAME --role admin` (reads the password from a prompt) / "
                         "尚无用户：请用 `nianbao users create 用户名 --role admin` 创建第一个管理员")
+
+
+def _resume_batches(engine: Engine, settings: Settings) -> None:
+    """On the embedded store a batch runs in the server's process: what a stopped server left
+    unfinished goes on now (on PostgreSQL the queue keeps it for `nianbao worker`)."""
+    if engine.dialect.name == "postgresql":
+        return
+    from service.batch.runner import resume_unfinished
+
+    resume_unfinished(engine, settings)
 
 
 def serve(host: str, port: int) -> None:

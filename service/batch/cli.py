@@ -35,6 +35,9 @@ def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str |
 
     settings = get_settings()
     if workers is not None:
+        if workers < 0:
+            print("nianbao batch: --workers 不能为负数 / must be 0 or more", file=sys.stderr)
+            return 2
         settings = settings.model_copy(update={"workers": workers})
     try:
         resolved = resolve_mode(mode, settings)

@@ -65,6 +65,23 @@ def _one(engine: Engine, item_id: int, settings: Any, stop: threading.Event | No
     return process_item(engine, item_id, settings)
 
 
+def resume_unfinished(engine: Engine, settings: Any) -> threading.Thread | None:
+    """Run, one after the other in the background, every batch with items left queued or
+    running (by a process that stopped); None when there is none."""
+    with Session(engine) as session:
+        batch_ids = store.unfinished_batch_ids(session)
+    if not batch_ids:
+        return None
+
+    def run_all() -> None:
+        for batch_id in batch_ids:
+            run_batch(engine, batch_id, settings)
+
+    thread = threading.Thread(target=run_all, name="batch-resume", daemon=True)
+    thread.start()
+    return thread
+
+
 def start_in_background(engine: Engine, batch_id: str, settings: Any) -> threading.Thread:
     """For the service on the embedded store: the batch runs beside the requests."""
     thread = threading.Thread(target=run_batch, args=(engine, batch_id, settings),

@@ -101,6 +101,13 @@ def queued_item_ids(session: Session, batch_id: str) -> list[int]:
     return [i for i in session.exec(query).all() if i is not None]
 
 
+def unfinished_batch_ids(session: Session) -> list[str]:
+    """Batches with items queued or running, oldest first."""
+    query = (select(BatchItemRow.batch_id).where(col(BatchItemRow.status).in_(("queued", "running")))
+             .group_by(col(BatchItemRow.batch_id)).order_by(func.min(BatchItemRow.id)))
+    return list(session.exec(query).all())
+
+
 def done_extraction(session: Session, sha256: str, reader_version: str) -> tuple[str, str] | None:
     """(extraction id, document id) of the extraction these bytes got from this reader version."""
     query = (select(ExtractionVersionRow.extraction_id, ExtractionRow.document_id)
