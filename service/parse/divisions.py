@@ -9,7 +9,7 @@ and starting the CLI cost nothing; a report then costs a few dictionary look-ups
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any, NamedTuple
@@ -88,16 +88,28 @@ def _code6(code: str) -> str:
 
 
 def _walk(nodes: Iterable[dict[str, Any]], ancestors: tuple[Division, ...]) -> Iterable[Division]:
-    for node in nodes:
-        code = _code6(str(node["code"]))
+    """Every division below `ancestors`, parents before their children, in the list's order.
+
+    Iterative (a stack of child iterators): nested generators passed each of the 3,200
+    divisions up through every level, a good part of a CLI run's first report."""
+    out: list[Division] = []
+    stack: list[tuple[Iterator[dict[str, Any]], tuple[Division, ...], str, tuple[str, ...]]] = [
+        (iter(nodes), ancestors, "".join(a.name for a in ancestors), tuple(a.code for a in ancestors))]
+    while stack:
+        children, above, prefix, codes = stack[-1]
+        node = next(children, None)
+        if node is None:
+            stack.pop()
+            continue
+        raw_code = str(node["code"])
+        code = _code6(raw_code)
         if not code.isdigit():
             continue  # 台湾省 has no code in the list
-        depth = len(ancestors)
-        level = "province" if depth == 0 else ("county" if len(str(node["code"])) == 6 else "city")
-        full = "".join(a.name for a in ancestors) + node["name"]
-        div = Division(code, node["name"], full, level, tuple(a.code for a in ancestors))
-        yield div
-        yield from _walk(node.get("children", []), (*ancestors, div))
+        level = "province" if not above else ("county" if len(raw_code) == 6 else "city")
+        div = Division(code, node["name"], prefix + node["name"], level, codes)
+        out.append(div)
+        stack.append((iter(node.get("children", [])), (*above, div), prefix + node["name"], (*codes, code)))
+    return out
 
 
 def _aliases(name: str) -> list[str]:
