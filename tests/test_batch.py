@@ -376,3 +376,29 @@ def test_the_service_resumes_embedded_batches_a_stopped_server_left(tmp_path: Pa
     with TestClient(create_app(settings)) as client:
         view = _wait_done(client, batch_id, database_url)
     assert view["counts"]["succeeded"] == len(reports)  # type: ignore[index]
+
+
+def test_an_item_that_fails_is_listed_and_the_batch_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """SQLite: an unexpected error in one item (our fault, not the file's) fails that item with
+    its reason; the others are read; exit 1 because something failed."""
+    import service.batch.work as work
+    from service.batch.cli import cmd_batch
+
+    reports = write_reports(tmp_path / "r", 3)
+    real_extract = work.extract
+
+    def extract(data: bytes, filename: str | None, **options: object) -> object:
+        if filename == reports[1].name:
+            raise RuntimeError("reader bug")
+        return real_extract(data, filename, **options)
+
+    monkeypatch.setattr(work, "extract", extract)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'nianbao.db'}")
+    monkeypatch.setenv("NIANBAO_WORKERS", "0")
+    assert cmd_batch([str(tmp_path / "r")]) == 1
+    out = capsys.readouterr().out
+    summary = parse_summary(out)
+    assert (summary.succeeded, summary.failed, summary.refused, summary.skipped) == (2, 1, 0, 0)
+    assert summary.refusals == {str(reports[1]): "internal_error"}
+    assert "RuntimeError: reader bug" in out

@@ -157,3 +157,52 @@ def test_procrastinate_connects_with_its_schema_first_and_keeps_the_users_option
     assert (got["user"], got["password"], got["host"], got["port"], got["dbname"]) == (
         "u", "p@ss", "db.example", "5433", "nb")
     assert got["options"] == f"-c statement_timeout=5 -c search_path={SCHEMA},public"
+
+
+def test_a_failing_job_is_retried_with_backoff_and_the_last_attempt_records_the_failure(
+        tmp_path: Path, postgres_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected error (our bug, a lost connection) is retried; one that goes away succeeds
+    on a later attempt, one that stays is recorded `failed` with its reason on the last."""
+    import service.batch.queue as queue
+    import service.batch.work as work
+    from service.batch import store
+    from service.batch.sources import read_paths
+    from service.config import Settings
+    from tests.test_batch import UPLOAD_LIMIT
+
+    monkeypatch.setattr(queue, "RETRY_EXPONENTIAL_WAIT", 0)  # no waiting between attempts here
+    reports = write_reports(tmp_path / "r", 2)
+    flaky, broken = reports
+    calls: dict[str, int] = {}
+    real_extract = work.extract
+
+    def extract(data: bytes, filename: str | None, **options: Any) -> Any:
+        calls[filename or ""] = calls.get(filename or "", 0) + 1
+        if filename == broken.name or calls[filename or ""] <= 2:
+            raise ConnectionError(f"lost the reader for {filename}")
+        return real_extract(data, filename, **options)
+
+    monkeypatch.setattr(work, "extract", extract)
+    engine = make_engine(postgres_database)
+    migrate(engine)
+    settings = Settings(DATABASE_URL=postgres_database, workers=0, llm_base_url=None, llm_model=None)
+    with Session(engine) as session:
+        batch = store.create_batch(session, read_paths(reports, UPLOAD_LIMIT), origin="cli", mode=None,
+                                   llm_scope=None, reader_version="v")
+        queue.enqueue(session, batch.id, model=False)
+        session.commit()
+        batch_id = batch.id
+    for _ in range(10):  # each pass works what is due now; a retry is due again at once here
+        queue.run_worker(engine, settings, wait=False, signals=False)
+        with Session(engine) as session:
+            view = store.get_batch(session, batch_id)
+        assert view is not None and view.items is not None
+        if view.status == "done":
+            break
+    items = {i.filename: i for i in view.items}
+    engine.dispose()
+    assert (items[str(flaky)].status, items[str(flaky)].attempts) == ("succeeded", 3)
+    assert (items[str(broken)].status, items[str(broken)].attempts) == ("failed", queue.MAX_RETRIES + 1)
+    assert items[str(broken)].code == "internal_error"
+    assert "ConnectionError: lost the reader" in (items[str(broken)].reason_en or "")
+    assert calls == {flaky.name: 3, broken.name: queue.MAX_RETRIES + 1}
