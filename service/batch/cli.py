@@ -123,11 +123,13 @@ def _watch(engine: Engine, batch_id: str, progress: Any, task: Any, stop: thread
     from service.batch import store
 
     while True:
+        stopping = stop.is_set()  # one last look after the work stopped: the bar ends where it did
         with Session(engine) as session:
             c = store.counts(session, batch_id)
         progress.update(task, completed=c.succeeded + c.refused + c.failed + c.skipped)
-        if stop.wait(_POLL_SECONDS):
+        if stopping:
             return
+        stop.wait(_POLL_SECONDS)
 
 
 def _counted(sources: Any, progress: Any, task: Any) -> Any:
