@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -26,6 +25,7 @@ from service.errors import TooLarge
 from service.store import crud
 from service.store.db import make_engine
 from tests.conftest import seed_files
+from tests.test_pool import wait_for
 from tests.ui_server import running_server
 
 SEED = seed_files()[0]
@@ -227,13 +227,16 @@ def test_crash_in_a_worker_process_is_a_500_without_a_traceback(
     assert set(row_counts(client).values()) == {0}
 
 
-def test_a_full_pool_answers_503_with_retry_after_and_stores_nothing(make_client: ClientFactory) -> None:
+def test_a_full_pool_answers_503_with_retry_after_and_stores_nothing(make_client: ClientFactory,
+                                                                     tmp_path: Path) -> None:
     client = make_client(workers=1, pool_queue=0)
     running = pool.get_pool(1, 0)
-    taken, _ = running.submit(time.sleep, 1.5)  # the one worker is busy, nothing may wait
+    release = tmp_path / "release"
+    taken, _ = running.submit(wait_for, str(release))  # the one worker is busy, nothing may wait
     try:
         response = upload(client, SEED)
     finally:
+        release.touch()
         taken.result(timeout=30)
     assert response.status_code == 503, response.text
     body = response.json()

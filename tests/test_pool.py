@@ -106,12 +106,23 @@ def test_a_document_that_kills_the_worker_twice_is_refused_and_the_pool_recovers
     assert extraction.fields
 
 
-def test_a_full_pool_is_busy_not_a_backlog() -> None:
+def wait_for(path: str) -> None:
+    """Hold a worker until `path` exists (at most 60 s): a busy pool for as long as a test needs."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_full_pool_is_busy_not_a_backlog(tmp_path: Path) -> None:
     tight = settings(pool_queue=0)
     running = pool.get_pool(1, 0)
-    future, _ = running.submit(time.sleep, 1.0)  # the one worker is taken
-    with pytest.raises(pool.PoolBusy) as busy:
-        pool.extract(SEEDS[0].read_bytes(), "a.txt", workers=1, settings=tight)
+    release = tmp_path / "release"
+    future, _ = running.submit(wait_for, str(release))  # the one worker is taken
+    try:
+        with pytest.raises(pool.PoolBusy) as busy:
+            pool.extract(SEEDS[0].read_bytes(), "a.txt", workers=1, settings=tight)
+    finally:
+        release.touch()
     assert busy.value.status_code == 503 and busy.value.retry_after >= 1 and busy.value.message_zh
     future.result(timeout=30)
     _, extraction = pool.extract(SEEDS[0].read_bytes(), "a.txt", workers=1, settings=tight,
