@@ -36,7 +36,7 @@ OUT_OF_ORDER_REACH = 120  # compact chars a label may stand after the next one
 _AMBIGUOUS_SHORT = 3  # forms this short ("其他", "总计") need a cell boundary or their numbering
 
 
-@dataclass
+@dataclass(slots=True)
 class CompactText:
     """The region with white space removed, and a map back to original offsets."""
 
@@ -57,7 +57,7 @@ class CompactText:
         return (self.offsets[cstart], self.offsets[cend - 1] + 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class Anchor:
     key: str
     start: int
@@ -66,7 +66,7 @@ class Anchor:
     score: float = 1.0
 
 
-@dataclass
+@dataclass(slots=True)
 class Slot:
     """One cell's worth of text after a label: a number, a glued digit run, or a blank."""
 
@@ -83,7 +83,7 @@ class Slot:
     after_label: bool = False  # printed against the row's label (`政府集中采购11`): glued text
 
 
-@dataclass
+@dataclass(slots=True)
 class RawRow:
     key: str
     anchor: Anchor | None
@@ -335,7 +335,7 @@ def cut_slots(
                 cells.append(Slot("", (off + lead, off + lead), blank=True))
                 continue
             nums = _leading_numbers(stripped, pipe=not piped)
-            if nums and _is_numbering(stripped):
+            if nums and not stripped.isdigit() and _is_numbering(stripped):  # digits alone: a value
                 nums = []  # "5、政府信息…" / "3.其他": a heading's or label's number, not a value
                 if saw_number:
                     done = True
@@ -409,7 +409,7 @@ def _has_cjk_after(text: str, pos: int) -> bool:
     return bool(_NUMBER_THEN_CJK.match(text, pos))
 
 
-@dataclass
+@dataclass(slots=True)
 class Token:
     """A number as printed in a cell: its clean digits, where it stands, and what was repaired."""
 
