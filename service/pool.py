@@ -24,6 +24,7 @@ import atexit
 import importlib
 import logging
 import multiprocessing
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -84,6 +85,9 @@ def _warm() -> None:
     one tiny report, so the first request a worker gets costs what the hundredth does."""
     from service import pipeline
 
+    # Ctrl-C in a terminal reaches the whole process group: the workers leave it to the
+    # service, which shuts them down in order (a worker dying of it would look like a crash).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for module in _STAGES:
         importlib.import_module(module)
     try:
