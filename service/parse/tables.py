@@ -73,20 +73,22 @@ def _readings_from(
     doubts_by_row: dict[str, list[str]],
 ) -> dict[str, Reading]:
     out: dict[str, Reading] = {}
+    truncated = ["table_search_truncated"] if solution.truncated else []
+    ambiguous = "several_readings_satisfy_rules" if solution.consistent else "no_reading_satisfies_rules"
     for key in rows:
+        # A row's doubts are sorted once; a cell with alternatives adds one more.
+        row_doubts = [*doubts_by_row.get(key, []), *truncated]
+        plain = sorted(set(row_doubts))
         for c in columns:
             path = f"{prefix}.{key}.{c}"
-            if path not in solution.assignment:
+            cell = solution.assignment.get(path)
+            if cell is None:
                 continue
-            value, span = solution.assignment[path]
-            doubts = list(doubts_by_row.get(key, []))
-            alts = solution.ambiguous_paths.get(path, [])
-            if alts:
-                doubts.append("several_readings_satisfy_rules" if solution.consistent else "no_reading_satisfies_rules")
-            if solution.truncated:
-                doubts.append("table_search_truncated")
-            out[path] = Reading(path=path, value=value, span=span, doubts=sorted(set(doubts)),
-                                alternatives=alts)
+            value, span = cell
+            alts = solution.ambiguous_paths.get(path)
+            out[path] = Reading(path=path, value=value, span=span,
+                                doubts=sorted({*row_doubts, ambiguous}) if alts else plain,
+                                alternatives=alts or [])
     return out
 
 
