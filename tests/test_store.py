@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -33,8 +36,9 @@ from service.store.db import (
     make_engine,
     migrate,
     normalize_database_url,
+    write_transaction,
 )
-from service.store.models import DocumentSourceRow, FieldRow
+from service.store.models import DocumentRow, DocumentSourceRow, FieldRow, UserRow
 
 REPORT_TEXT = "某某县人民政府2021年政府信息公开工作年度报告\n本年新收政府信息公开申请 12 件，予以公开 4 件。\n"
 
@@ -201,6 +205,62 @@ def test_concurrent_saves_all_land(engine: Engine) -> None:
     assert counts["document"] == 4 and counts["extraction"] == 12
     assert counts["extraction_field"] == sum(len(e.fields) for e in extractions)
     assert counts["finding"] == sum(len(e.findings) for e in extractions)
+
+
+def test_read_then_write_transactions_beside_saves_are_not_refused(engine: Engine) -> None:
+    """Other writers (a review, a login) read, then write, in one transaction without asking for
+    IMMEDIATE: beside concurrent saves they must wait their turn, never fail with "database is
+    locked" (what a read snapshot taken before the write turns into under WAL)."""
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def saver() -> None:
+        while not stop.is_set():
+            doc = make_document(REPORT_TEXT + f"{uuid.uuid4()}\n")
+            with Session(engine) as own:
+                crud.save_extraction(own, doc, make_extraction(doc))
+
+    def read_then_write(k: int) -> None:
+        for i in range(10):
+            try:
+                with Session(engine) as own:
+                    own.exec(select(func.count()).select_from(DocumentRow)).one()
+                    time.sleep(0.005)
+                    own.add(UserRow(username=f"u{k}_{i}", password_hash="x", role="reviewer"))
+                    own.commit()
+            except Exception as exc:  # what the test is looking for
+                errors.append(str(exc).splitlines()[0])
+
+    savers = [threading.Thread(target=saver) for _ in range(2)]
+    others = [threading.Thread(target=read_then_write, args=(k,)) for k in range(3)]
+    for thread in [*savers, *others]:
+        thread.start()
+    for thread in others:
+        thread.join()
+    stop.set()
+    for thread in savers:
+        thread.join()
+    assert errors == []
+    with Session(engine) as check:
+        assert check.exec(select(func.count()).select_from(UserRow)).one() == 30
+
+
+def test_a_sqlite_write_transaction_holds_the_write_lock_from_its_start(tmp_path: Path) -> None:
+    path = tmp_path / "lock.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            write_transaction(session)
+            other = sqlite3.connect(path, timeout=0)
+            try:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+            finally:
+                other.close()
+            session.rollback()
+    finally:
+        engine.dispose()
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:

@@ -61,8 +61,8 @@ def make_engine(database_url: str) -> Engine:
 
 # How long a SQLite writer waits for another's lock before "database is locked" (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Execution option naming how a SQLite transaction begins: DEFERRED (default: readers never
-# block, in WAL not even on a writer) or IMMEDIATE (takes the write lock at BEGIN; see write_transaction).
+# Execution option naming how a SQLite transaction begins: DEFERRED (default: pysqlite's own
+# BEGIN before the first write) or IMMEDIATE (the write lock taken at BEGIN; see write_transaction).
 SQLITE_BEGIN = "sqlite_begin"
 
 
@@ -75,11 +75,14 @@ def _sqlite_engine(url: URL) -> Engine:
       process crash) may lose the last transactions committed before it. FULL would fsync on
       every commit for that last guarantee.
     - busy_timeout: a writer waits up to 30 s for the lock instead of failing at once.
-    - pysqlite's own BEGIN is switched off and SQLAlchemy's "begin" event emits it instead
-      (the recipe in SQLAlchemy's pysqlite docs): pysqlite begins late and lazily, and a
-      transaction that reads then writes would need to upgrade its lock, which SQLite refuses
-      at once when another writer got there first (SQLITE_BUSY without waiting).
-      write_transaction() begins IMMEDIATE, so writers queue on the busy timeout instead.
+    - Writers that ask for it (write_transaction) begin with `BEGIN IMMEDIATE`: the write lock
+      is taken up front, waiting on the busy timeout, so the transaction's reads and writes
+      never need to upgrade a read snapshot (which SQLite refuses at once, SQLITE_BUSY, when
+      another writer committed in between). Every other transaction keeps pysqlite's default:
+      reads outside a transaction, BEGIN just before the first write. That default is kept on
+      purpose rather than SQLAlchemy's "BEGIN at the first statement" recipe: under WAL, the
+      recipe turns each read-then-write transaction that does not ask for IMMEDIATE (a review
+      PATCH, a login) into one that fails with "database is locked" beside concurrent saves.
     """
     kwargs: dict[str, Any] = {
         "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -97,7 +100,6 @@ def _sqlite_engine(url: URL) -> Engine:
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # no implicit BEGIN from pysqlite: see _sqlite_engine
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -109,10 +111,13 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
+    """`BEGIN IMMEDIATE` for a connection marked by write_transaction; otherwise nothing (pysqlite
+    begins by itself before the first write)."""
     mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
     if mode not in ("DEFERRED", "IMMEDIATE"):
         raise ValueError(f"{SQLITE_BEGIN} must be DEFERRED or IMMEDIATE, not {mode!r}")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    if mode == "IMMEDIATE":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 _write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
