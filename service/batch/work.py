@@ -54,9 +54,15 @@ def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: 
         options["mode"] = claimed.mode
     if claimed.llm_scope is not None:
         options["llm_scope"] = claimed.llm_scope
+    from service.pool import ReaderCrashed
+
     try:
         version = reader_version(resolve_mode(claimed.mode, settings), settings, claimed.llm_scope)
         doc, extraction = _extract_when_free(claimed.data, claimed.filename, options)
+    except ReaderCrashed as exc:
+        # A reader process died under this file twice: maybe the file, maybe the machine (an
+        # OOM kill on a busy worker). Not a clean refusal: retried, then `failed`.
+        return _failed(engine, item_id, claimed.filename, exc, final_attempt)
     except NianbaoError as refusal:
         return store.store_refusal(engine, item_id, refusal)
     except Exception as exc:
@@ -75,6 +81,14 @@ def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: 
             store.requeue(engine, item_id)
             raise
         return store.store_failure(engine, item_id, exc)
+
+
+def _failed(engine: Engine, item_id: int, filename: str, exc: Exception, final_attempt: bool) -> str:
+    log.warning("batch item %s (%s): %s", item_id, filename, exc)
+    if not final_attempt:
+        store.requeue(engine, item_id)
+        raise exc
+    return store.store_failure(engine, item_id, exc)
 
 
 def _extract_when_free(data: bytes, filename: str, options: dict[str, Any]) -> tuple[Document, Extraction]:
