@@ -402,3 +402,15 @@ def test_an_item_that_fails_is_listed_and_the_batch_exits_1(tmp_path: Path, monk
     assert (summary.succeeded, summary.failed, summary.refused, summary.skipped) == (2, 1, 0, 0)
     assert summary.refusals == {str(reports[1]): "internal_error"}
     assert "RuntimeError: reader bug" in out
+
+
+@pytest.mark.parametrize("command", ["batch", "worker"])
+def test_an_unreachable_database_is_one_line_exit_2(tmp_path: Path, command: str) -> None:
+    write_reports(tmp_path / "r", 1)
+    args = [str(tmp_path / "r")] if command == "batch" else []
+    done = subprocess.run([sys.executable, "-m", "service.cli", command, *args], cwd=REPO,
+                          env=_env("postgresql://nb:secret@127.0.0.1:1/nianbao"), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert "cannot reach the database" in done.stderr and "Traceback" not in done.stderr
+    assert "secret" not in done.stderr

@@ -31,7 +31,7 @@ def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str |
     from service.batch.version import reader_version
     from service.config import get_settings
     from service.pipeline import check_scope, resolve_mode
-    from service.store.db import make_engine, migrate
+    from service.store.db import make_engine
 
     settings = get_settings()
     if workers is not None:
@@ -48,7 +48,8 @@ def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str |
         return 2
     engine = make_engine(settings.database_url)
     try:
-        migrate(engine)
+        if not _migrated(engine, "batch"):
+            return 2
         queued = engine.dialect.name == "postgresql"
         progress = _progress()
         with progress:
@@ -191,6 +192,23 @@ def _summary(engine: Engine, batch_id: str, interrupted: bool) -> int:
     return 1 if c.failed else 0
 
 
+def _migrated(engine: Engine, command: str) -> bool:
+    """The schema brought to head; False (and one line on stderr) when the database cannot be
+    reached (a wrong DATABASE_URL, a server down) instead of a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from service.store.db import migrate
+
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0][:300]
+        print(f"nianbao {command}: 无法连接数据库 / cannot reach the database ({engine.url.render_as_string()}): "
+              f"{reason}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_worker(*, concurrency: int | None = None, stalled_seconds: float | None = None,
                heartbeat_seconds: float | None = None) -> int:
     """Work batch jobs from DATABASE_URL (PostgreSQL) until stopped."""
@@ -198,7 +216,7 @@ def cmd_worker(*, concurrency: int | None = None, stalled_seconds: float | None 
 
     from service.batch import queue
     from service.config import get_settings
-    from service.store.db import make_engine, migrate
+    from service.store.db import make_engine
 
     settings = get_settings()
     if concurrency is not None:
@@ -211,7 +229,8 @@ def cmd_worker(*, concurrency: int | None = None, stalled_seconds: float | None 
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        migrate(engine)
+        if not _migrated(engine, "worker"):
+            return 2
         queue.run_worker(engine, settings,
                          stalled_seconds=stalled_seconds or queue.STALLED_SECONDS,
                          heartbeat_seconds=heartbeat_seconds or queue.HEARTBEAT_SECONDS)
