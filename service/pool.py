@@ -61,6 +61,8 @@ class PoolBusy(NianbaoError):
             f"服务正在处理的文档已达排队上限，请 {retry_after} 秒后重试",
         )
         self.retry_after = retry_after
+        # For an error handler that passes headers on (service/api/errors.py does not yet).
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class ReaderCrashed(NianbaoError):

@@ -71,7 +71,7 @@ async def extract(request: Request, session: SessionDep, settings: SettingsDep) 
         doc, extraction = await _read(pool.extract_async(upload.data, upload.filename, **_options(upload, settings)),
                                       upload)
     except PoolBusy as busy:
-        return JSONResponse(status_code=busy.status_code, headers={"Retry-After": str(busy.retry_after)},
+        return JSONResponse(status_code=busy.status_code, headers=busy.headers,
                             content=error_body(busy.code, busy.message_zh, busy.message_en))
     # Storage stays in this process, in a thread: the event loop keeps serving.
     return await run_in_threadpool(_store_and_render, session, doc, extraction, upload.data)
