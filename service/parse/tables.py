@@ -487,8 +487,10 @@ def _table3_lines(
         line_anchors = [a for a in anchors if lstart <= a.start < lend]
         # The line's first value: read from its start and after each label on it; a number right
         # before a label is its numbering (`3 危及…`), not a value.
+        # A line with no label is cut once: the probe from its start would read a prefix of it.
+        whole = None if line_anchors else cut_slots(text, lstart, lend, grid_cells=grid_cells)
         values = [sl for x in (lstart, *(a.end for a in line_anchors))
-                  for sl in cut_slots(text, x, lend, grid_cells=grid_cells, first_only=True).slots[:1]
+                  for sl in (whole or cut_slots(text, x, lend, grid_cells=grid_cells, first_only=True)).slots[:1]
                   if not any(not text[sl.span[1] : a.start].strip() for a in line_anchors if a.start >= sl.span[1])]
         first_value = min((sl.span[0] for sl in values), default=lend)
         # A label is the row's when printed before its values; a label after them (cut across
@@ -496,7 +498,7 @@ def _table3_lines(
         on_line = [a for a in line_anchors if a.start < first_value]
         label = on_line[-1] if on_line else None
         seg_start = label.end if label else lstart
-        raw = cut_slots(text, seg_start, lend, grid_cells=grid_cells)
+        raw = whole or cut_slots(text, seg_start, lend, grid_cells=grid_cells)
         cut.append(raw)
         hint = ""
         if label is None:
