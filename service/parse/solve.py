@@ -451,10 +451,9 @@ class _Values(Mapping[str, "int | float | None"]):
         return None if any(v is None for v in vals) else sum(v for v in vals if v is not None)
 
     def get(self, path: str, default: object = None) -> Any:
-        try:
-            return self[path]
-        except KeyError:
-            return default
+        if path not in self.derived:  # the common case, one look-up (the search's inner loop)
+            return self.base.get(path, default)
+        return self[path]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.base)
@@ -477,7 +476,8 @@ def solve(
     """
     derived = derived or {}
     values: dict[str, int | float | None] = {p: v for p, (v, _) in fixed.items()}
-    view = _Values(values, derived)
+    # With nothing derived the view is the dict itself: every rule check reads it directly.
+    view: Mapping[str, int | float | None] = _Values(values, derived) if derived else values
     level_of: dict[str, int] = {}
     for i, choice in enumerate(choices):
         for opt in choice.options:
