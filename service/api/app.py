@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from service import __version__
+from service import __version__, pool
 from service.api.errors import install_error_handlers
 from service.api.routes import auth as auth_routes
 from service.api.routes import batches, documents, exports, extract, health, review, web
@@ -35,6 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(engine)  # alembic upgrade head, SQLite and PostgreSQL alike
         _tell_how_to_create_first_admin(engine)
         _resume_batches(engine, settings)
+        # Warm the reader processes before the first request; they stop at exit (service.pool's atexit),
+        # not here: the pool is per process and outlives one app (tests build many).
+        await asyncio.to_thread(pool.start, settings=settings)
         try:
             yield
         finally:

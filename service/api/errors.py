@@ -61,7 +61,8 @@ def error_body(code: str, message_zh: str, message_en: str) -> dict[str, str]:
 
 
 def error_response(exc: NianbaoError) -> JSONResponse:
-    return JSONResponse(status_code=exc.status_code, content=error_body(exc.code, exc.message_zh, exc.message_en))
+    return JSONResponse(status_code=exc.status_code, content=error_body(exc.code, exc.message_zh, exc.message_en),
+                        headers=getattr(exc, "headers", None))
 
 
 _HTTP_REASONS_ZH = {

@@ -111,6 +111,10 @@ def _upsert_document(session: Session, doc: Document) -> DocumentRow:
             existing.chars = len(doc.text)
             existing.boxes = _boxes(doc)
             session.add(existing)
+        elif existing.boxes is None and doc.boxes:
+            # Stored before cell boxes were kept: a re-extraction brings them.
+            existing.boxes = _boxes(doc)
+            session.add(existing)
         return existing
     document = DocumentRow(
         id=doc.id,
