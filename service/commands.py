@@ -53,7 +53,7 @@ def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
         print(f"nianbao: {exc.reason}", file=sys.stderr)
         return 2
     try:
-        _, extraction = extract_bytes(data, path.name, settings=settings, **options)
+        _, extraction = extract_bytes(data, path.name, **options)
     except NianbaoError as exc:
         print(f"nianbao: {exc.reason}", file=sys.stderr)
         return 2
