@@ -339,6 +339,32 @@ def test_api_batch_refuses_bad_files_one_by_one_and_goes_on(tmp_path: Path, data
     assert [b["id"] for b in listed[:2]] == [again.json()["id"], created["id"]]
 
 
+def test_a_single_upload_counts_for_resume(tmp_path: Path, database_url: str, db_engine: Engine,
+                                           make_client: object) -> None:
+    """Bytes read by POST /extract under the same reader version are skipped by a later batch,
+    which points at that extraction; uploading them twice records the version once."""
+    client = make_client(max_upload_bytes=UPLOAD_LIMIT, workers=1)  # type: ignore[operator]
+    first, second = write_reports(tmp_path / "r", 2)
+    single = client.post("/extract", files={"file": (first.name, first.read_bytes())},
+                         data={"mode": "deterministic"})
+    assert single.status_code == 200, single.text
+    again = client.post("/extract", files={"file": (first.name, first.read_bytes())},
+                        data={"mode": "deterministic"})
+    assert again.status_code == 200, again.text  # a second upload of the same bytes is no conflict
+
+    files = [("file", (p.name, p.read_bytes())) for p in (first, second)]
+    created = client.post("/batches", files=files, data={"mode": "deterministic"})
+    assert created.status_code == 202, created.text
+    view = _wait_done(client, created.json()["id"], database_url)
+    items = {item["filename"]: item for item in view["items"]}  # type: ignore[attr-defined]
+    assert items[first.name]["status"] == "skipped"
+    assert items[first.name]["extraction_id"] == single.json()["extraction"]["id"]
+    assert items[second.name]["status"] == "succeeded"
+    with Session(db_engine) as session:
+        versions = session.exec(select(ExtractionVersionRow).where(ExtractionVersionRow.sha256 == sha(first))).all()
+    assert [v.extraction_id for v in versions] == [single.json()["extraction"]["id"]]
+
+
 def test_api_batch_refusals(database_url: str, make_client: object) -> None:
     client = make_client()  # type: ignore[operator]
     assert client.get("/batches/bat_missing").status_code == 404

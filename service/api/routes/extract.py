@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlmodel import Session
+from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from service import pipeline, pool
@@ -74,15 +74,25 @@ async def extract(request: Request, session: SessionDep, settings: SettingsDep) 
         return JSONResponse(status_code=busy.status_code, headers=busy.headers,
                             content=error_body(busy.code, busy.message_zh, busy.message_en))
     # Storage stays in this process, in a thread: the event loop keeps serving.
-    return await run_in_threadpool(_store_and_render, session, doc, extraction, upload.data)
+    return await run_in_threadpool(_store_and_render, session, doc, extraction, upload, settings)
 
 
-def _store_and_render(session: Session, doc: Document, extraction: Extraction, source: bytes) -> Response:
+def _store_and_render(session: Session, doc: Document, extraction: Extraction, upload: Upload,
+                      settings: Settings) -> Response:
     """Store, then the answer's JSON straight from the model (pydantic's serializer, in this
     thread): FastAPI would validate the whole extraction again against the response model and
     encode it on the event loop."""
-    stored = store(session, doc, extraction, source)
+    stored = store(session, doc, extraction, upload.data, version=_version(upload, settings))
     return Response(content=stored.model_dump_json(), media_type="application/json")
+
+
+def _version(upload: Upload, settings: Settings | None) -> str:
+    """The reader version this upload is read under, as a batch would name it."""
+    from service.batch.version import reader_version
+    from service.config import get_settings
+
+    settings = settings or get_settings()
+    return reader_version(pipeline.resolve_mode(upload.mode, settings), settings, upload.llm_scope)
 
 
 def _options(upload: Upload, settings: Settings | None) -> dict[str, Any]:
@@ -112,11 +122,14 @@ def extract_and_store(session: Session, upload: Upload, settings: Settings | Non
     except Exception as exc:
         log.exception("pipeline failed on %r (%d bytes)", upload.filename, len(upload.data))
         raise InternalError() from exc
-    return store(session, doc, extraction, upload.data)
+    return store(session, doc, extraction, upload.data, version=_version(upload, settings))
 
 
-def store(session: Session, doc: Document, extraction: Extraction, source: bytes) -> Extraction:
-    """Save in one transaction; a failure stores nothing and is a logged 500."""
+def store(session: Session, doc: Document, extraction: Extraction, source: bytes,
+          version: str | None = None) -> Extraction:
+    """Save in one transaction; a failure stores nothing and is a logged 500. With `version`
+    (the reader version), the extraction also counts for batches: a later batch given the same
+    bytes under the same version skips them instead of reading them again."""
     try:
         crud.save_extraction(session, doc, extraction, source=source)
     except NianbaoError:
@@ -126,4 +139,30 @@ def store(session: Session, doc: Document, extraction: Extraction, source: bytes
         session.rollback()
         log.exception("could not store extraction %s", extraction.extraction.id)
         raise InternalError() from exc
+    if version is not None:
+        _record_version(session, extraction.extraction.id, doc.sha256, version)
     return extraction
+
+
+def _record_version(session: Session, extraction_id: str, sha256: str, version: str) -> None:
+    """The extraction_version row; when these bytes already have one for this version (an
+    earlier upload or a batch got there first), theirs stands. Its own transaction, after the
+    extraction's: losing it costs a batch one re-read, never the upload."""
+    from sqlalchemy.exc import IntegrityError
+
+    from service.store.db import writing
+    from service.store.models import ExtractionVersionRow
+
+    try:
+        with writing(session):
+            if session.exec(select(ExtractionVersionRow.extraction_id)
+                            .where(ExtractionVersionRow.sha256 == sha256)
+                            .where(ExtractionVersionRow.reader_version == version)).first() is None:
+                session.add(ExtractionVersionRow(extraction_id=extraction_id, sha256=sha256,
+                                                 reader_version=version))
+                session.commit()
+    except IntegrityError:
+        session.rollback()  # a concurrent writer recorded these bytes first
+    except Exception:
+        session.rollback()
+        log.exception("could not record the reader version of extraction %s", extraction_id)
