@@ -140,9 +140,12 @@ def test_review_journey(server: Server, browser: Browser, tmp_path: Path) -> Non
     page = alice.new_page()
     sign_in(page, server, "alice")
 
-    # Upload two files at once; each gets its own progress row and lands as a document.
+    # Upload two files one after the other; each gets its own progress row and lands as a document
+    # (several files at once make a batch: test_batch_upload_journey).
     page.goto(f"{server.url}/#/upload")
-    page.set_input_files("#files", [str(seed), str(damaged)])
+    page.set_input_files("#files", [str(seed)])
+    expect(page.locator(".upload.done")).to_have_count(1, timeout=60_000)
+    page.set_input_files("#files", [str(damaged)])
     expect(page.locator(".upload.done")).to_have_count(2, timeout=60_000)
     link = page.locator(".upload", has_text=damaged.name).locator("a")
     doc_id = link.get_attribute("href").split("/")[-1]  # type: ignore[union-attr]
@@ -342,4 +345,77 @@ def test_pdf_cell_shows_its_page_with_the_box_on_the_value(server: Server, brows
     if prose is not None:
         page.locator(f"td.cell[data-path='{prose['path']}']").click()
         expect(page.locator("#page-view")).to_have_count(0)
+    context.close()
+
+
+XSS_NAME = "<img src=x onerror=alert(1)>.txt"
+
+
+def test_batch_upload_journey(server: Server, browser: Browser, tmp_path: Path) -> None:
+    """Several files chosen at once go as one batch; its page follows the reading to the end,
+    lists the junk file refused (first) with its Chinese reason, shows a filename carrying markup
+    as text, filters by status and opens a document of the batch."""
+    seeds = seed_files()[1:3]
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    files = [folder / s.name for s in seeds]
+    for src, dst in zip(seeds, files, strict=True):
+        dst.write_bytes(src.read_bytes())
+    marked = folder / XSS_NAME
+    marked.write_bytes(seed_files()[3].read_bytes())
+    junk = folder / "junk.bin"
+    junk.write_bytes(bytes((i * 151 + 7) % 256 for i in range(3000)))
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    sign_in(page, server, "alice")
+    page.goto(f"{server.url}/#/upload")
+    page.set_input_files("#files", [str(p) for p in [*files, marked, junk]])
+
+    expect(page).to_have_url(re.compile(r"#/batches/bat_\w+$"), timeout=60_000)
+    batch_id = page.url.rsplit("/", 1)[-1]
+    expect(page.locator("#batch-summary")).to_have_attribute("data-status", "done", timeout=120_000)
+    assert page.locator("#batch-progress").evaluate("b => [b.value, b.max]") == [4, 4]
+
+    view = get_json(f"{server.url}/batches/{batch_id}")
+    by_name = {i["filename"]: i for i in view["items"]}
+    assert by_name["junk.bin"]["status"] == "refused"
+    assert {by_name[p.name]["status"] for p in [*files, marked]} <= {"succeeded", "skipped"}
+
+    rows = page.locator("#batch-items tr.batch-item")
+    expect(rows).to_have_count(4)
+    first = rows.first  # refused and failed come first
+    expect(first.locator("td.fname")).to_have_text("junk.bin")
+    expect(first.locator("td.istatus")).to_have_text("已拒绝")
+    reason = first.locator("td.reason")
+    expect(reason).to_have_text(by_name["junk.bin"]["reason_zh"])
+    assert re.search(r"[\u4e00-\u9fff]", reason.inner_text())
+    expect(reason).to_have_attribute("title", by_name["junk.bin"]["reason_en"])
+
+    # The filename with markup is text: no image element, no script run.
+    expect(page.locator("#batch-items td.fname", has_text=XSS_NAME)).to_have_count(1)
+    assert page.locator("#batch-items img").count() == 0
+    assert dialogs == []
+    shoot(page, server, "batch.png")
+
+    page.select_option("#batch-filter", "refused")
+    expect(rows).to_have_count(1)
+    page.select_option("#batch-filter", "")
+    expect(rows).to_have_count(4)
+
+    page.goto(f"{server.url}/#/batches")
+    listed = page.locator(f"tr.batch-row[data-id='{batch_id}']")
+    expect(listed).to_contain_text("已完成")
+    expect(listed).to_contain_text("4/4")
+    shoot(page, server, "batches.png")
+
+    listed.locator("a").click()
+    expect(page.locator("#batch-summary")).to_have_attribute("data-status", "done")
+    doc_id = by_name[files[0].name]["document_id"]
+    page.locator("#batch-items tr.batch-item", has_text=files[0].name).locator("a.doc-link").click()
+    expect(page).to_have_url(re.compile(f"#/doc/{doc_id}$"))
+    expect(page.locator("td.cell").first).to_be_visible()
+    assert dialogs == []
     context.close()

@@ -68,8 +68,8 @@ def scratch_postgres_database(admin_url: str) -> Iterator[str]:
 
 @contextmanager
 def running_server(db_dir: Path, database_url: str) -> Iterator[Server]:
-    """Start the app under uvicorn on a free port against `database_url`; stop it on exit.
-    `db_dir` holds the server log. No model endpoint reaches it from the caller's environment:
+    """Start the app under uvicorn on a free port against `database_url` (and, on PostgreSQL, one
+    `nianbao worker` for batches); stop both on exit. `db_dir` holds their log. No model endpoint reaches it from the caller's environment:
     it runs deterministic."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_LLM_")}
@@ -81,6 +81,12 @@ def running_server(db_dir: Path, database_url: str) -> Iterator[Server]:
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+    # On PostgreSQL the service only queues a batch's jobs: a `nianbao worker` beside it works them
+    # (on SQLite the server runs batches itself).
+    worker = None
+    if database_url.startswith("postgresql"):
+        worker = subprocess.Popen([sys.executable, "-m", "service.cli", "worker", "--concurrency", "1"],
+                                  cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -95,10 +101,13 @@ def running_server(db_dir: Path, database_url: str) -> Iterator[Server]:
                 time.sleep(0.2)
         yield Server(url=url, database_url=database_url)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for child in (proc, worker):
+            if child is None:
+                continue
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
         log.close()

@@ -6,6 +6,7 @@
 const state = {
   user: null, role: null,
   list: { issuer: "", year: "", status: "", finding_kind: "", sort: "created", order: "desc", page: 1, per_page: 50 },
+  batchFilter: "", // the batch page's status filter, kept while it polls
   doc: null, // {id, review, grid, text, fields: Map(path → field), order: [paths], equations, selected}
 };
 
@@ -141,18 +142,56 @@ async function logout() {
 // ---------- upload ----------
 
 function uploadPage() {
-  const input = h("input", { type: "file", id: "files", multiple: true, accept: ".txt,.md,.html,.htm,.docx,.pdf" });
+  const input = h("input", { type: "file", id: "files", multiple: true, accept: ".txt,.md,.html,.htm,.docx,.pdf,.zip" });
   const list = h("ul", { class: "uploads", id: "uploads" });
   const zone = h("div", { class: "dropzone", id: "dropzone", tabindex: "0" },
     h("p", {}, "把年报文件拖到这里，或"), h("label", { class: "button" }, "选择文件", input),
-    h("p", { class: "hint" }, "可一次上传多个：.txt .md .html .docx .pdf"));
-  const start = (files) => { for (const f of files) uploadOne(f, list); };
+    h("p", { class: "hint" }, "可一次上传多个文件或一个 .zip 压缩包（作为一个批次处理）：.txt .md .html .docx .pdf .zip"));
+  // One file: read at once, as before. Several files or a .zip: one batch (POST /batches), followed on its page.
+  const start = (files) => {
+    const all = [...files];
+    if (!all.length) return;
+    if (all.length === 1 && !/\.zip$/i.test(all[0].name)) uploadOne(all[0], list);
+    else uploadBatch(all, list);
+  };
   input.addEventListener("change", () => { start(input.files); input.value = ""; });
   zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", (ev) => { ev.preventDefault(); zone.classList.remove("over"); start(ev.dataTransfer.files); });
   show(h("section", { class: "card" }, h("h1", {}, "上传年报"), zone, list,
-    h("p", {}, h("a", { href: "#/documents" }, "查看文档列表 →"))));
+    h("p", {}, h("a", { href: "#/documents" }, "查看文档列表 →"), " ", h("a", { href: "#/batches" }, "查看批次 →"))));
+}
+
+/** Many files (or a zip) as one batch: one request, then the batch's own page follows the reading. */
+function uploadBatch(files, list) {
+  const bar = h("progress", { max: "100", value: "0" });
+  const status = h("span", { class: "upload-status" }, "上传中…");
+  const label = files.length === 1 ? files[0].name : `${files.length} 个文件（批次）`;
+  const item = h("li", { class: "upload batch-upload" }, h("span", { class: "name", title: files.map((f) => f.name).join("\n") }, label), bar, status);
+  list.append(item);
+  const form = new FormData();
+  for (const f of files) form.append("file", f);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/batches");
+  xhr.setRequestHeader("X-CSRF-Token", csrf());
+  xhr.setRequestHeader("Accept", "application/json");
+  xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) bar.value = Math.round((ev.loaded / ev.total) * 100); };
+  xhr.upload.onload = () => { bar.value = 100; status.textContent = "登记中…"; };
+  xhr.onerror = () => { item.classList.add("failed"); status.textContent = "网络错误"; };
+  xhr.onload = () => {
+    let body = null;
+    try { body = JSON.parse(xhr.responseText); } catch (_e) { body = null; }
+    if (xhr.status >= 200 && xhr.status < 300 && body && body.id) {
+      const href = `#/batches/${encodeURIComponent(body.id)}`;
+      item.classList.add("done");
+      status.replaceChildren(`已建立批次：${body.total} 个文件 `, h("a", { href }, "查看进度"));
+      if (location.hash === "#/upload") location.hash = href;
+    } else {
+      item.classList.add("failed");
+      status.textContent = errorText(xhr.status, body);
+    }
+  };
+  xhr.send(form);
 }
 
 /** One file, its own progress bar (XMLHttpRequest: fetch has no upload progress). */
@@ -802,6 +841,90 @@ document.addEventListener("keydown", (ev) => {
   }
 });
 
+// ---------- batches ----------
+
+const BATCH_STATUS_ZH = { queued: "排队中", running: "处理中", done: "已完成" };
+const ITEM_STATUS_ZH = { queued: "排队中", running: "处理中", succeeded: "成功", refused: "已拒绝", failed: "失败", skipped: "已跳过（此前已读取）" };
+const ITEM_ORDER = { refused: 0, failed: 1, running: 2, queued: 3, succeeded: 4, skipped: 5 };
+const BATCH_POLL_MS = 1000;
+
+function when(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString("zh-CN", { hour12: false });
+}
+
+function countsText(c) {
+  return `成功 ${c.succeeded} · 拒绝 ${c.refused} · 失败 ${c.failed} · 跳过 ${c.skipped}` +
+    (c.queued + c.running ? ` · 待处理 ${c.queued + c.running}` : "");
+}
+
+async function batchesPage() {
+  show(h("p", {}, "加载中…"));
+  const gen = routeGen;
+  let data;
+  try { data = await api("GET", "/batches?limit=200"); } catch (e) { if (!stale(gen)) show(h("p", { class: "error" }, e.message)); return; }
+  if (stale(gen)) return;
+  const rows = (data.batches || []).map((b) => h("tr", { class: "batch-row", dataset: { id: b.id } },
+    h("td", {}, h("a", { href: `#/batches/${encodeURIComponent(b.id)}` }, b.id)),
+    h("td", { class: `bstatus ${b.status}` }, BATCH_STATUS_ZH[b.status] || b.status),
+    h("td", {}, h("progress", { max: String(Math.max(1, b.total)), value: String(b.done) }), ` ${b.done}/${b.total}`),
+    h("td", {}, countsText(b.counts)),
+    h("td", {}, b.origin === "cli" ? "命令行" : "网页/接口"),
+    h("td", {}, when(b.created_at))));
+  show(h("section", {}, h("h1", {}, `批次（${rows.length}）`),
+    h("table", { class: "doclist batches", id: "batches" },
+      h("thead", {}, h("tr", {}, ["批次", "状态", "进度", "结果", "来源", "创建时间"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: "6" }, "还没有批次：在“上传”页选择多个文件或一个 .zip"))))));
+}
+
+/** One batch: a progress bar and its files, refused and failed first, polled about every second until done. */
+async function batchPage(id) {
+  const gen = routeGen;
+  const title = h("h1", {}, `批次 ${id}`);
+  const bar = h("progress", { id: "batch-progress", max: "1", value: "0" });
+  const summary = h("span", { id: "batch-summary" }, "加载中…");
+  const filter = select("status", state.batchFilter || "", [["", "全部状态"], ...Object.entries(ITEM_STATUS_ZH)]);
+  filter.id = "batch-filter";
+  const body = h("tbody", {});
+  const table = h("table", { class: "doclist batch-items", id: "batch-items" },
+    h("thead", {}, h("tr", {}, ["#", "文件", "状态", "代码", "原因", "文档"].map((c) => h("th", {}, c)))), body);
+  let last = null;
+  const paint = () => {
+    if (!last) return;
+    const want = filter.value;
+    const items = (last.items || []).filter((i) => !want || i.status === want)
+      .sort((a, b) => (ITEM_ORDER[a.status] - ITEM_ORDER[b.status]) || (a.position - b.position));
+    body.replaceChildren(...(items.length ? items.map((i) => h("tr", { class: `batch-item ${i.status}`, dataset: { status: i.status } },
+      h("td", { class: "num" }, String(i.position)),
+      h("td", { class: "fname" }, i.filename),
+      h("td", { class: `istatus ${i.status}` }, ITEM_STATUS_ZH[i.status] || i.status),
+      h("td", { class: "path" }, i.code || ""),
+      h("td", { class: "reason", title: i.reason_en || null }, i.reason_zh || ""),
+      h("td", {}, i.document_id ? h("a", { class: "doc-link", href: `#/doc/${encodeURIComponent(i.document_id)}` }, "打开") : "")))
+      : [h("tr", {}, h("td", { colspan: "6" }, "没有符合条件的文件"))]));
+  };
+  filter.addEventListener("change", () => { state.batchFilter = filter.value; paint(); });
+  show(h("section", {}, title,
+    h("div", { class: "batch-head" }, bar, summary),
+    h("div", { class: "filters" }, h("label", {}, "按状态筛选 ", filter), h("a", { href: "#/batches" }, "← 全部批次")),
+    table));
+  for (;;) {
+    try { last = await api("GET", `/batches/${encodeURIComponent(id)}`); }
+    catch (e) { if (!stale(gen)) show(h("p", { class: "error" }, e.message)); return; }
+    if (stale(gen)) return;
+    bar.max = Math.max(1, last.total);
+    bar.value = last.done;
+    title.textContent = `批次 ${last.id}：${BATCH_STATUS_ZH[last.status] || last.status}`;
+    summary.textContent = ` ${last.done}/${last.total} · ${countsText(last.counts)} · 创建于 ${when(last.created_at)}`;
+    summary.dataset.status = last.status;
+    paint();
+    if (last.status === "done") return;
+    await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
+    if (stale(gen)) return;
+  }
+}
+
 // ---------- routing ----------
 
 // Each navigation gets a number; a page whose data arrives after the reader moved on is dropped
@@ -817,6 +940,8 @@ async function route() {
   if (hash === "#/login") loginPage();
   else if (hash === "#/upload") uploadPage();
   else if (hash === "#/queue") await queuePage();
+  else if (hash === "#/batches") await batchesPage();
+  else if (hash.startsWith("#/batches/")) await batchPage(decodeURIComponent(hash.slice("#/batches/".length)));
   else if (hash.startsWith("#/doc/")) {
     // #/doc/<id> or #/doc/<id>?cell=<path> (the queue links straight to a cell).
     const [idPart, query] = hash.slice("#/doc/".length).split("?", 2);
