@@ -2,7 +2,13 @@
 and the ratio to ideal (reports/s at N workers ÷ (N × reports/s at 1 worker)).
 
 Run: .venv/bin/python benchmarks/batch.py [--n 500] [--workers 1 2] [--stores sqlite postgresql]
-                                           [--families tabs lines html glued]
+                                           [--families tabs lines html glued] [--checkout DIR]
+
+Beside the rate: the peak RSS of the `nianbao batch` process itself (its VmHWM, read from /proc
+while it runs) and of its whole process tree (the command plus its reader processes, summed,
+sampled every 50 ms), and on SQLite the most bytes waiting in `batch_source` at once (sampled)
+and the database file's size at the end. `--checkout DIR`
+runs the command from another checkout (`git archive <rev> | tar -x -C DIR`) for a baseline.
 
 Each run is the real command in a subprocess (`nianbao batch DIR --workers N`) on a fresh
 database: start-up, reading the files into the batch, the pool's start, every extraction and its
@@ -17,10 +23,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,18 +39,73 @@ from tests.test_batch import write_reports  # noqa: E402
 from tests.ui_server import scratch_postgres_database  # noqa: E402
 
 
-def run_batch(folder: Path, database_url: str, workers: int, n: int) -> float:
-    """Seconds for the whole command; checks that every report succeeded."""
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_kb: int  # the command's own process
+    peak_tree_kb: int  # the command and its reader processes, summed
+    peak_parked_bytes: int | None  # SQLite: the most bytes waiting in batch_source at once
+
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (Linux /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def run_batch(folder: Path, database_url: str, workers: int, n: int, checkout: Path = ROOT) -> Run:
+    """The whole command, timed and its memory sampled; checks that every report succeeded."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_")}
-    env.update(DATABASE_URL=database_url, PYTHONPATH=str(ROOT))
+    env.update(DATABASE_URL=database_url, PYTHONPATH=str(checkout))
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "service.cli", "batch", str(folder), "--workers", str(workers)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
-    seconds = time.perf_counter() - start
-    match = re.search(r"succeeded (\d+)", done.stdout)
-    if done.returncode != 0 or not match or int(match.group(1)) != n:
-        raise SystemExit(f"the batch did not read every report:\n{done.stdout}\n{done.stderr[-2000:]}")
-    return seconds
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "batch", str(folder), "--workers", str(workers)],
+                                cwd=checkout, env=env, stdout=out, stderr=err)
+        peak, tree = 0, 0
+        parked: int | None = 0 if database_url.startswith("sqlite:///") else None
+        ticks = 0
+        while proc.poll() is None:
+            peak = max(peak, _status_kb(proc.pid, "VmHWM"))
+            tree = max(tree, sum(_status_kb(p, "VmRSS") for p in _tree(proc.pid)))
+            ticks += 1
+            if parked is not None and ticks % 4 == 0:
+                parked = max(parked, _parked_bytes(database_url.removeprefix("sqlite:///")))
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    match = re.search(r"succeeded (\d+)", stdout)
+    if proc.returncode != 0 or not match or int(match.group(1)) != n:
+        raise SystemExit(f"the batch did not read every report:\n{stdout}\n{stderr[-2000:]}")
+    return Run(seconds, peak, tree, parked)
+
+
+def _parked_bytes(path: str) -> int:
+    """Bytes in batch_source now (0 before the table exists or while the database is locked)."""
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.1) as db:
+            return int(db.execute("SELECT coalesce(sum(length(content)), 0) FROM batch_source").fetchone()[0])
+    except sqlite3.Error:
+        return 0
 
 
 def main() -> None:
@@ -51,6 +114,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--stores", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
     parser.add_argument("--families", nargs="+", default=["tabs", "lines", "html", "glued"])
+    parser.add_argument("--checkout", type=Path, default=ROOT, help="run the command from this checkout (a baseline)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="nianbao-batch-bench-") as tmp:
@@ -61,21 +125,27 @@ def main() -> None:
         for store in args.stores:
             rates: dict[int, float] = {}
             for workers in args.workers:
+                db_size = ""
                 if store == "sqlite":
-                    seconds = run_batch(folder, f"sqlite:///{Path(tmp) / f'bench-{workers}.db'}", workers, args.n)
+                    db = Path(tmp) / f"bench-{workers}.db"
+                    run = run_batch(folder, f"sqlite:///{db}", workers, args.n, args.checkout)
+                    db_size = (f"  bytes parked in the database at most {(run.peak_parked_bytes or 0) / 1e6:.1f} MB,"
+                               f" database {db.stat().st_size / 1e6:.1f} MB")
                 else:
                     with postgres_url() as admin:
                         if admin is None:
                             break
                         with scratch_postgres_database(admin) as url:
-                            seconds = run_batch(folder, url, workers, args.n)
+                            run = run_batch(folder, url, workers, args.n, args.checkout)
+                seconds = run.seconds
                 rates[workers] = args.n / seconds
                 ideal = ""
                 if 1 in rates and workers != 1:
                     ideal = f"  ratio to ideal {rates[workers] / (workers * rates[1]):.2f}"
                 load = os.getloadavg()[0]
                 print(f"{store:10} workers {workers}: {seconds:6.1f} s  {rates[workers]:6.1f} reports/s{ideal}"
-                      f"  (load {load:.1f})")
+                      f"  peak RSS {run.peak_rss_kb / 1024:.0f} MB (with readers {run.peak_tree_kb / 1024:.0f} MB)"
+                      f"{db_size}  (load {load:.1f})")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.batch.sources import (
     MAX_MEMBERS,
@@ -30,9 +30,10 @@ from service.batch.sources import (
     expand_paths,
     from_upload,
     read_paths,
+    register_paths,
 )
 from service.store.db import make_engine, migrate
-from service.store.models import BatchItemRow, ExtractionRow, ExtractionVersionRow
+from service.store.models import BatchItemRow, BatchSourceRow, ExtractionRow, ExtractionVersionRow
 from tests.corpus.render import render
 from tests.corpus.values import generate_values
 
@@ -157,6 +158,53 @@ def test_archive_with_too_many_members_is_refused_whole(monkeypatch: pytest.Monk
     assert MAX_MEMBERS > 2
 
 
+def test_files_registered_by_path_are_read_when_claimed(tmp_path: Path) -> None:
+    """`nianbao batch` on the embedded store: no bytes read at registration (a zip's directory
+    only), none parked in the database; each file read when claimed, a file gone by then refused
+    with its reason, an archive member inflated then, a bomb refused from the directory."""
+    from service.batch import store
+
+    folder = tmp_path / "in"
+    a, b, c = write_reports(folder, 3)
+    good = c.read_bytes()
+    (folder / "archive.zip").write_bytes(zip_bomb_member(good=good))
+    c.unlink()
+    sources = list(register_paths(expand_paths([str(folder)]), UPLOAD_LIMIT))
+    assert all(s.data is None for s in sources)
+    names = {s.name.split("/in/")[-1]: s for s in sources}
+    assert names["archive.zip/bomb.txt"].refusal is not None
+    assert names[a.name].size == a.stat().st_size and names[a.name].refusal is None
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    migrate(engine)
+    try:
+        with Session(engine) as session:
+            batch = store.create_batch(session, iter(sources), origin="cli", mode=None, llm_scope=None,
+                                       reader_version="test")
+            session.commit()
+            batch_id = batch.id
+        with Session(engine) as session:
+            assert session.exec(select(func.count()).select_from(BatchSourceRow)).one() == 0
+            items = {i.filename.split("/in/")[-1]: i.id or 0 for i in session.exec(
+                select(BatchItemRow).where(BatchItemRow.batch_id == batch_id)).all()}
+        b.unlink()  # gone before its turn
+        version = lambda _batch: "test"  # noqa: E731
+        first = store.claim(engine, items[a.name], version, UPLOAD_LIMIT)
+        assert isinstance(first, store.Claim) and first.data == a.read_bytes()
+        member = store.claim(engine, items["archive.zip/内/good.txt"], version, UPLOAD_LIMIT)
+        assert isinstance(member, store.Claim) and member.data == good
+        assert store.claim(engine, items[b.name], version, UPLOAD_LIMIT) == "refused"
+        with Session(engine) as session:
+            gone = session.get(BatchItemRow, items[b.name])
+            bomb = session.get(BatchItemRow, items["archive.zip/bomb.txt"])
+            claimed = session.get(BatchItemRow, items[a.name])
+        assert gone is not None and gone.code == "unreadable_document" and gone.reason_zh
+        assert bomb is not None and bomb.status == "refused" and bomb.code == "too_large"
+        assert claimed is not None and claimed.status == "running" and claimed.sha256 == sha(a)
+    finally:
+        engine.dispose()
+
+
 # --- the CLI: interrupted and resumed ----------------------------------------------------------
 
 def _env(database_url: str) -> dict[str, str]:
@@ -231,7 +279,17 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
         first.wait(timeout=60)
     with Session(db_engine) as session:
         stored_before = session.exec(select(func.count()).select_from(ExtractionVersionRow)).one()
+        parked = session.exec(select(func.count()).select_from(BatchSourceRow)).one()
+        by_path = session.exec(select(func.count()).select_from(BatchItemRow)
+                               .where(col(BatchItemRow.source_path).is_not(None))).one()
     assert 30 <= stored_before < len(reports), "the first run was not interrupted: make the batch larger"
+    if database_url.startswith("sqlite"):
+        # Embedded: files are registered by path and read in their turn, never parked in the database.
+        # (junk.bin too: only reading it shows it is junk; empty, huge and the bomb are refused
+        # from their size alone.)
+        assert parked == 0 and by_path == len(reports) + 1
+    else:
+        assert by_path == 0  # workers elsewhere read the bytes from the database
 
     second = subprocess.run(_batch_command(str(folder)), cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=600)

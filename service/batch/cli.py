@@ -1,8 +1,10 @@
 """`nianbao batch PATH…` and `nianbao worker`.
 
 `batch` takes files, folders, globs and `.zip` archives, stores them as a batch and reads them:
-on the embedded store (SQLite) on this machine's process pool; on PostgreSQL as Procrastinate
-jobs, worked by this process (unless `--workers 0`) and by every `nianbao worker` on any machine.
+on the embedded store (SQLite) on this machine's process pool, each file registered by its path
+and read when its turn comes (memory and the database hold only the files in flight); on
+PostgreSQL as Procrastinate jobs, the bytes streamed into the database (any machine's worker
+reads them there), worked by this process (unless `--workers 0`) and by every `nianbao worker`.
 A progress bar (rate, ETA) goes to stderr when it is a terminal; the summary always goes to
 stdout. Exit 0 when nothing failed (refusals are listed, they are not failures of the batch),
 1 when an item failed, 2 for a command that cannot start, 130 when interrupted.
@@ -27,7 +29,7 @@ _POLL_SECONDS = 0.5
 def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str | None = None,
               workers: int | None = None, wait: bool = True) -> int:
     from service.batch import store
-    from service.batch.sources import expand_paths, read_paths
+    from service.batch.sources import expand_paths, read_paths, register_paths
     from service.batch.version import reader_version
     from service.config import get_settings
     from service.pipeline import check_scope, resolve_mode
@@ -53,9 +55,15 @@ def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str |
         queued = engine.dialect.name == "postgresql"
         progress = _progress()
         with progress:
-            reading = progress.add_task("storing files / 存储文件", total=len(files))
+            # PostgreSQL: workers on other machines read the bytes from the database, streamed in
+            # (a few files in memory at a time). Embedded: files are registered by path and read
+            # when their turn comes, so nothing is copied into the database first.
+            limit = settings.max_upload_bytes
+            reading = progress.add_task("storing files / 存储文件" if queued else "listing files / 登记文件",
+                                        total=len(files))
             with Session(engine) as session:
-                sources = _counted(read_paths(files, settings.max_upload_bytes), progress, reading)
+                listed = read_paths(files, limit) if queued else register_paths(files, limit)
+                sources = _counted(listed, progress, reading)
                 batch = store.create_batch(session, sources, origin="cli", mode=mode, llm_scope=llm_scope,
                                            reader_version=reader_version(resolved, settings, llm_scope))
                 if queued:

@@ -10,6 +10,8 @@ its size costs no more than one that says the truth.
 from __future__ import annotations
 
 import glob
+import os
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,11 +31,16 @@ _ENCRYPTED_FLAG = 0x1
 @dataclass(frozen=True)
 class Source:
     """One file of a batch: `name` as the user knows it (`reports.zip/2023/a.pdf`), the bytes,
-    or the reason it was refused before reading."""
+    or the reason it was refused before reading. A file registered by where it lies (`path`,
+    and `member`, its name inside the zip at `path`) has no bytes yet: `load` reads them when
+    its turn comes; `size` is then what the file system or the archive says."""
 
     name: str
     data: bytes | None
     refusal: NianbaoError | None = None
+    path: str | None = None
+    member: str | None = None
+    size: int | None = None
 
     @property
     def filename(self) -> str | None:
@@ -116,6 +123,86 @@ def read_paths(paths: Iterable[Path], limit: int) -> Iterator[Source]:
         yield _checked(str(path), data, limit)
 
 
+def register_paths(paths: Iterable[Path], limit: int) -> Iterator[Source]:
+    """Each file's Source by where it lies, no bytes read (a zip's directory only): what a batch
+    on this machine needs, so that memory and the database hold only the files being read.
+    What can be refused from the file system or the archive's directory is refused here."""
+    for path in paths:
+        if path.suffix.lower() == ".zip":
+            try:
+                with path.open("rb") as handle:
+                    yield from _registered_members(str(path), handle, limit)
+            except OSError as exc:
+                yield Source(str(path), None, _unreadable_file(exc))
+            continue
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            yield Source(str(path), None, _unreadable_file(exc))
+            continue
+        if size > limit:
+            yield Source(str(path), None, too_large(limit), size=size)
+        elif size == 0:
+            yield Source(str(path), None, UnreadableDocument("the file is empty", "文件为空"), size=0)
+        else:
+            yield Source(str(path), None, path=str(path), size=size)
+
+
+def _registered_members(archive: str, handle: IO[bytes], limit: int) -> Iterator[Source]:
+    for listed in _listed_members(archive, handle):
+        if isinstance(listed, Source):
+            yield listed
+            continue
+        info, name = listed
+        refusal = _declared_refusal(info, limit)
+        yield Source(name, None, refusal, path=None if refusal else archive, member=info.filename,
+                     size=info.file_size)
+
+
+def load(source: Source, limit: int) -> Source:
+    """A registered source with its bytes read now (within `limit`), or its refusal: the file
+    is gone, grew past the limit, the archive changed or its member is damaged."""
+    if source.data is not None or source.refusal is not None or source.path is None:
+        return source
+    if source.member is None:
+        try:
+            with open(source.path, "rb") as handle:
+                data = handle.read(limit + 1)
+        except OSError as exc:
+            return Source(source.name, None, _unreadable_file(exc))
+        return _checked(source.name, data, limit)
+    with _archive_lock:
+        try:
+            zf = _open_archive(source.path)
+            info = zf.getinfo(source.member)
+        except KeyError:
+            return Source(source.name, None, UnreadableDocument(
+                "the file is no longer in the archive", "压缩包中已没有该文件"))
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            return Source(source.name, None, UnreadableDocument(f"not a readable zip archive: {exc}",
+                                                                f"不是可读取的 zip 压缩包：{exc}"))
+        return _member(zf, info, source.name, limit)
+
+
+# The archive members of a batch are read in order: the last archive opened stays open (its
+# directory read once, not once per member), shared by the threads that read under the lock.
+_archive_lock = threading.Lock()
+_archive: tuple[str, float, zipfile.ZipFile] | None = None
+
+
+def _open_archive(path: str) -> zipfile.ZipFile:
+    global _archive
+    mtime = os.stat(path).st_mtime
+    if _archive is not None and _archive[0] == path and _archive[1] == mtime:
+        return _archive[2]
+    if _archive is not None:
+        _archive[2].close()
+        _archive = None
+    zf = zipfile.ZipFile(path)
+    _archive = (path, mtime, zf)
+    return zf
+
+
 def from_upload(name: str, handle: IO[bytes], limit: int) -> Iterator[Source]:
     """An uploaded part: a `.zip` is opened as an archive, anything else is one file."""
     if name.lower().endswith(".zip"):
@@ -138,6 +225,22 @@ def _unreadable_file(exc: OSError) -> UnreadableDocument:
 
 def zip_members(archive: str, handle: IO[bytes], limit: int) -> Iterator[Source]:
     """The archive's files (folders and `__MACOSX/` left out), each inflated within `limit`."""
+    zf: zipfile.ZipFile | None = None
+    for listed in _listed_members(archive, handle):
+        if isinstance(listed, Source):
+            yield listed
+            continue
+        info, name = listed
+        if zf is None:
+            zf = zipfile.ZipFile(handle)
+        yield _member(zf, info, name, limit)
+    if zf is not None:
+        zf.close()
+
+
+def _listed_members(archive: str, handle: IO[bytes]) -> Iterator[Source | tuple[zipfile.ZipInfo, str]]:
+    """The archive's files (folders and `__MACOSX/` left out) with the names users know them
+    by; a Source carrying the refusal when the archive cannot be taken."""
     try:
         zf = zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -146,15 +249,14 @@ def zip_members(archive: str, handle: IO[bytes], limit: int) -> Iterator[Source]
         return
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
-        if len(infos) > MAX_MEMBERS:
-            yield Source(archive, None, TooLarge(
-                f"the archive holds {len(infos)} files, more than the limit of {MAX_MEMBERS}; split it",
-                f"压缩包含 {len(infos)} 个文件，超过 {MAX_MEMBERS} 个的上限；请拆分",
-            ))
-            return
-        for info in infos:
-            name = f"{archive}/{_member_name(info)}"
-            yield _member(zf, info, name, limit)
+    if len(infos) > MAX_MEMBERS:
+        yield Source(archive, None, TooLarge(
+            f"the archive holds {len(infos)} files, more than the limit of {MAX_MEMBERS}; split it",
+            f"压缩包含 {len(infos)} 个文件，超过 {MAX_MEMBERS} 个的上限；请拆分",
+        ))
+        return
+    for info in infos:
+        yield info, f"{archive}/{_member_name(info)}"
 
 
 def _member_name(info: zipfile.ZipInfo) -> str:
@@ -169,12 +271,19 @@ def _member_name(info: zipfile.ZipInfo) -> str:
         return name
 
 
-def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limit: int) -> Source:
+def _declared_refusal(info: zipfile.ZipInfo, limit: int) -> NianbaoError | None:
+    """What the archive's directory alone says is not to be read (cheap, before inflating)."""
     if info.flag_bits & _ENCRYPTED_FLAG:
-        return Source(name, None, UnreadableDocument("the archive member is encrypted",
-                                                     "压缩包中的文件已加密"))
-    if info.file_size > limit:  # the declared size: cheap, before inflating anything
-        return Source(name, None, too_large(limit) if info.compress_size > limit else inflates_past(limit))
+        return UnreadableDocument("the archive member is encrypted", "压缩包中的文件已加密")
+    if info.file_size > limit:  # the declared size
+        return too_large(limit) if info.compress_size > limit else inflates_past(limit)
+    return None
+
+
+def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limit: int) -> Source:
+    refusal = _declared_refusal(info, limit)
+    if refusal is not None:
+        return Source(name, None, refusal)
     try:
         with zf.open(info) as member:
             data = member.read(limit + 1)  # inflated a block at a time: never past limit + 1

@@ -57,7 +57,9 @@ def create_batch(session: Session, sources: Iterable[Source], *, origin: str, mo
     """The batch and its items, in the session's transaction (the caller commits, after
     enqueueing the jobs in the same transaction on PostgreSQL). A refused source is an item
     `refused` at once; bytes already read by `reader_version` an item `skipped`; the rest
-    `queued`, their bytes in `batch_source` so that any machine's worker can read them."""
+    `queued`, their bytes in `batch_source` so that any machine's worker can read them. A
+    source registered by its path (no bytes: `sources.register_paths`, this machine only) is
+    queued with the path; its bytes are read, hashed and perhaps skipped when claimed."""
     batch = BatchRow(id=new_batch_id(), origin=origin, mode=mode, llm_scope=llm_scope,
                      reader_version=reader_version, total=0)
     session.add(batch)
@@ -66,9 +68,18 @@ def create_batch(session: Session, sources: Iterable[Source], *, origin: str, mo
     for position, source in enumerate(sources, start=1):
         item = BatchItemRow(batch_id=batch.id, position=position, filename=source.name[:512],
                             status="queued")
-        if source.refusal is not None or source.data is None:
+        if source.refusal is not None or (source.data is None and source.path is None):
             _set_refused(item, source.refusal)
+            item.size = source.size
             session.add(item)
+            continue
+        if source.data is None:
+            item.source_path, item.source_member, item.size = source.path, source.member, source.size
+            session.add(item)
+            if position % _FLUSH_EVERY == 0:
+                session.flush()
+                session.expunge_all()  # registered rows need not stay in memory either
+                session.add(batch)
             continue
         item.sha256 = hashlib.sha256(source.data).hexdigest()
         item.size = len(source.data)
@@ -130,10 +141,13 @@ class Claim:
     llm_scope: str | None
 
 
-def claim(engine: Engine, item_id: int, reader_version_of: Any) -> Claim | str:
+def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | None = None) -> Claim | str:
     """Mark the item running and hand out its bytes; or its final status when there is nothing
     to do (already final, or its bytes already read by this reader version: now `skipped`).
-    `reader_version_of(batch)` is this worker's reader version for the batch's options."""
+    `reader_version_of(batch)` is this worker's reader version for the batch's options. An item
+    registered by its path is read now, before the write lock is taken (`limit`: the upload
+    limit, NIANBAO_MAX_UPLOAD_BYTES); a file gone or grown past the limit is `refused`."""
+    loaded = _load_registered(engine, item_id, limit)
     with Session(engine) as session:
         write_transaction(session)
         item = _locked_item(session, item_id)
@@ -143,6 +157,14 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any) -> Claim | str:
             return item.status
         batch = session.get(BatchRow, item.batch_id)
         assert batch is not None
+        if loaded is not None:
+            if loaded.data is None:
+                _set_refused(item, loaded.refusal)
+                _finish(session, item, "refused")
+                session.commit()
+                return "refused"
+            item.sha256 = hashlib.sha256(loaded.data).hexdigest()
+            item.size = len(loaded.data)
         if item.sha256 is not None:
             done = done_extraction(session, item.sha256, reader_version_of(batch))
             if done is not None:
@@ -150,8 +172,11 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any) -> Claim | str:
                 _finish(session, item, "skipped")
                 session.commit()
                 return "skipped"
-        source = session.get(BatchSourceRow, item_id)
-        if source is None:
+        data = loaded.data if loaded is not None else None
+        source = None if data is not None else session.get(BatchSourceRow, item_id)
+        if source is not None:
+            data = source.content
+        if data is None:
             item.code, item.reason_en, item.reason_zh = (
                 "source_missing", "the item's bytes are no longer stored", "该文件的内容已不在数据库中")
             _finish(session, item, "failed")
@@ -162,8 +187,25 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any) -> Claim | str:
         item.updated_at = utc_now()
         session.add(item)
         session.commit()
-        return Claim(item_id=item_id, batch_id=batch.id, filename=item.filename, data=source.content,
+        return Claim(item_id=item_id, batch_id=batch.id, filename=item.filename, data=data,
                      mode=batch.mode, llm_scope=batch.llm_scope)
+
+
+def _load_registered(engine: Engine, item_id: int, limit: int | None) -> Source | None:
+    """The bytes (or the refusal) of an item registered by its path; None for an item whose
+    bytes are in batch_source, or one already final."""
+    from service.batch.sources import load
+
+    with Session(engine) as session:
+        item = session.get(BatchItemRow, item_id)
+        if item is None or item.source_path is None or item.status in FINAL:
+            return None
+        registered = Source(item.filename, None, path=item.source_path, member=item.source_member)
+    if limit is None:
+        from service.config import get_settings
+
+        limit = get_settings().max_upload_bytes
+    return load(registered, limit)
 
 
 def extraction_key(sha256: str, reader_version: str) -> str:

@@ -46,7 +46,8 @@ def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: 
     error raised for the queue to retry with backoff."""
     from service.pipeline import resolve_mode
 
-    claimed = store.claim(engine, item_id, lambda batch: batch_reader_version(batch, settings))
+    claimed = store.claim(engine, item_id, lambda batch: batch_reader_version(batch, settings),
+                          settings.max_upload_bytes)
     if isinstance(claimed, str):
         return claimed
     options: dict[str, Any] = {"settings": settings}

@@ -234,6 +234,10 @@ class BatchItemRow(SQLModel, table=True):
     reason_zh: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     document_id: str | None = Field(default=None, max_length=64)
     extraction_id: str | None = Field(default=None, max_length=64)
+    # Where the bytes lie when they are not in batch_source (`nianbao batch` on the embedded
+    # store): a file's path, or a zip's path and the member's name in it. Read when claimed.
+    source_path: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    source_member: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     attempts: int = 0
     updated_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
