@@ -25,7 +25,11 @@ def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
     from service.pipeline import check_scope, extract_bytes, resolve_mode
 
     path = Path(file)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except NianbaoError as exc:  # a variable that does not validate: its name, not a traceback
+        print(f"nianbao: {exc.reason}", file=sys.stderr)
+        return 2
     limit = settings.max_upload_bytes
     # Only what the user chose is passed on: the pipeline's defaults (mode auto) apply otherwise.
     options: dict[str, Any] = {k: v for k, v in (("mode", mode), ("llm_scope", llm_scope)) if v is not None}
@@ -53,7 +57,7 @@ def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
         print(f"nianbao: {exc.reason}", file=sys.stderr)
         return 2
     try:
-        _, extraction = extract_bytes(data, path.name, **options)
+        _, extraction = extract_bytes(data, path.name, settings=settings, **options)
     except NianbaoError as exc:
         print(f"nianbao: {exc.reason}", file=sys.stderr)
         return 2

@@ -354,7 +354,7 @@ def test_cli_reports_a_reader_failure_in_one_line(monkeypatch: pytest.MonkeyPatc
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     from service.commands import cmd_extract
 
-    def explode(data: bytes, filename: str | None = None) -> Any:
+    def explode(data: bytes, filename: str | None = None, **_: Any) -> Any:
         raise OverflowError("int too large to convert to float")
 
     monkeypatch.setattr("service.pipeline.extract_bytes", explode)
