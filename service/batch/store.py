@@ -44,7 +44,7 @@ from service.store.models import (
     utc_now,
 )
 
-# Flush (and let go of) the bytes of this many new items at a time while creating a batch.
+# Flush (and let go of) this many new item rows at a time while creating a batch.
 _FLUSH_EVERY = 50
 
 
@@ -77,9 +77,7 @@ def create_batch(session: Session, sources: Iterable[Source], *, origin: str, mo
             item.source_path, item.source_member, item.size = source.path, source.member, source.size
             session.add(item)
             if position % _FLUSH_EVERY == 0:
-                session.flush()
-                session.expunge_all()  # registered rows need not stay in memory either
-                session.add(batch)
+                _let_go(session, batch)
             continue
         item.sha256 = hashlib.sha256(source.data).hexdigest()
         item.size = len(source.data)
@@ -94,14 +92,22 @@ def create_batch(session: Session, sources: Iterable[Source], *, origin: str, mo
         assert item.id is not None
         content = BatchSourceRow(item_id=item.id, content=source.data)
         session.add(content)
+        session.flush()
+        session.expunge(content)  # the bytes are in the database now: one file in memory at a time
         if position % _FLUSH_EVERY == 0:
-            session.flush()
-            for row in [o for o in session if isinstance(o, BatchSourceRow)]:
-                session.expunge(row)  # the bytes are in the database now, not in memory
+            _let_go(session, batch)
     batch.total = position
     session.add(batch)
     session.flush()
     return batch
+
+
+def _let_go(session: Session, batch: BatchRow) -> None:
+    """Flush the rows added so far and forget them (thousands of items need not stay in the
+    session), keeping the batch."""
+    session.flush()
+    session.expunge_all()
+    session.add(batch)
 
 
 def queued_item_ids(session: Session, batch_id: str) -> list[int]:
