@@ -73,6 +73,10 @@ class Settings(BaseModel):
     # POST /extract answers 503 with Retry-After instead of building an unbounded backlog.
     pool_queue: int = Field(default=32, ge=0, le=10_000)
 
+    def __init__(self, **values: Any) -> None:
+        """Any name the environment uses (DATABASE_URL too), as BaseSettings' signature allowed."""
+        super().__init__(**values)
+
     @model_validator(mode="before")
     @classmethod
     def _environment_under_arguments(cls, data: Any) -> Any:
