@@ -8,9 +8,10 @@ calls from a batch however many workers read.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from sqlalchemy import Engine
@@ -48,13 +49,22 @@ def run_batch(engine: Engine, batch_id: str, settings: Any, *,
         return
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="batch")
     futures: dict[Future[str], int] = {}
+    pending = iter(item_ids)
     try:
-        for item_id in item_ids:
+        # A window of items submitted at a time, not the whole batch: memory stays that of the
+        # items in flight however many thousand files the batch holds.
+        for item_id in itertools.islice(pending, 2 * threads):
             futures[executor.submit(_one, engine, item_id, settings, stop)] = item_id
-        for future in as_completed(futures):
-            status = future.result()
-            if on_item is not None:
-                on_item(futures[future], status)
+        while futures:
+            finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in finished:
+                item_id = futures.pop(future)
+                status = future.result()
+                if on_item is not None:
+                    on_item(item_id, status)
+                following = next(pending, None)
+                if following is not None:
+                    futures[executor.submit(_one, engine, following, settings, stop)] = following
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
