@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any, NamedTuple
 
+from service.parse.han import all_han
+
 HAN = "\u4e00-\u9fff"
 # The endings an official division name carries; a printed token ending like this may be one.
 DIVISION_END = "省市县区旗州盟"
@@ -181,7 +183,7 @@ def _slip_at(
     a functional zone (高新区, 开发区) are never corrected: they are not divisions."""
     for end in range(min(len(name), i + g.longest), i + 2, -1):
         token = name[i:end]
-        if token[-1] not in DIVISION_END or not re.fullmatch(f"[{HAN}]+", token):
+        if token[-1] not in DIVISION_END or not all_han(token):
             continue
         if token.endswith(never):
             continue

@@ -23,6 +23,7 @@ from typing import Any
 from service.document import Span
 from service.errors import NianbaoError
 from service.parse.divisions import Placement, place
+from service.parse.han import is_han
 from service.readings import Reading, SectionReading
 from service.templates import SCHEMAS_DIR, table3_rows, table4_groups
 
@@ -1023,7 +1024,7 @@ def place_prefix(view: ProseView, core: str) -> str | None:
         window_start = max(0, m.start() - 14)
         window = view.compact[window_start : m.start()]
         cut_by_text = window_start == 0
-        non_han = [i for i, c in enumerate(window) if not re.match(f"[{HAN}]", c)]
+        non_han = [i for i, c in enumerate(window) if not is_han(c)]
         if non_han:
             window = window[non_han[-1] + 1 :]
             cut_by_text = True

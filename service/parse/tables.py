@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from service.checks import equation_sides, holds
 from service.contract import Finding
 from service.document import Span
+from service.parse.han import has_han
 from service.parse.rows import (
     Anchor,
     RawRow,
@@ -514,9 +515,9 @@ def _table3_lines(
                     # The rest of a number the line break cut (`…1⏎4 |`): the row above reads it.
                     entries[-1][1].slots.extend(raw.slots)
                 continue
-            if re.search(r"[\u4e00-\u9fff]", hint):
+            if has_han(hint):
                 hints[len(entries)] = hint
-            elif re.search(r"[\u4e00-\u9fff]", text[lstart:lend]):
+            elif has_han(text[lstart:lend]):
                 continue
             elif pending is not None and pending.key not in used:
                 # A label printed on the lines above its values (`一、本年新收…` then `| 0 | 0 |…`).
@@ -599,7 +600,7 @@ def _label_cells_end(text: str, start: int, end: int) -> int:
     seen_text = False
     for m in re.finditer(r"[^\t|]*(?:[\t|]|$)", text[start:end]):
         cell = m.group(0).strip(" \t|")
-        if (cell or seen_text) and not re.search(r"[\u4e00-\u9fff]", cell):
+        if (cell or seen_text) and not has_han(cell):
             break  # a number, a blank marker, or an empty cell after the label: the values
         seen_text = seen_text or bool(cell)
         pos = start + m.end() - (1 if m.group(0)[-1:] in ("\t", "|") else 0)  # at the delimiter
