@@ -6,7 +6,6 @@
 const state = {
   user: null, role: null,
   list: { issuer: "", year: "", status: "", finding_kind: "", sort: "created", order: "desc", page: 1, per_page: 50 },
-  batchFilter: "", // the batch page's status filter, kept while it polls
   doc: null, // {id, review, grid, text, fields: Map(path → field), order: [paths], equations, selected}
 };
 
@@ -847,6 +846,7 @@ const BATCH_STATUS_ZH = { queued: "排队中", running: "处理中", done: "已�
 const ITEM_STATUS_ZH = { queued: "排队中", running: "处理中", succeeded: "成功", refused: "已拒绝", failed: "失败", skipped: "已跳过（此前已读取）" };
 const ITEM_ORDER = { refused: 0, failed: 1, running: 2, queued: 3, succeeded: 4, skipped: 5 };
 const BATCH_POLL_MS = 1000;
+const BATCH_ROWS_SHOWN = 1000; // refused and failed first, so those are always in view
 
 function when(iso) {
   if (!iso) return "—";
@@ -884,17 +884,20 @@ async function batchPage(id) {
   const title = h("h1", {}, `批次 ${id}`);
   const bar = h("progress", { id: "batch-progress", max: "1", value: "0" });
   const summary = h("span", { id: "batch-summary" }, "加载中…");
-  const filter = select("status", state.batchFilter || "", [["", "全部状态"], ...Object.entries(ITEM_STATUS_ZH)]);
+  const filter = select("status", "", [["", "全部状态"], ...Object.entries(ITEM_STATUS_ZH)]);
   filter.id = "batch-filter";
   const body = h("tbody", {});
+  const more = h("p", { class: "hint", id: "batch-more" });
   const table = h("table", { class: "doclist batch-items", id: "batch-items" },
     h("thead", {}, h("tr", {}, ["#", "文件", "状态", "代码", "原因", "文档"].map((c) => h("th", {}, c)))), body);
   let last = null;
   const paint = () => {
     if (!last) return;
     const want = filter.value;
-    const items = (last.items || []).filter((i) => !want || i.status === want)
+    const all = (last.items || []).filter((i) => !want || i.status === want)
       .sort((a, b) => (ITEM_ORDER[a.status] - ITEM_ORDER[b.status]) || (a.position - b.position));
+    const items = all.slice(0, BATCH_ROWS_SHOWN);
+    more.textContent = all.length > items.length ? `只显示前 ${items.length} 个（共 ${all.length} 个）；可按状态筛选。` : "";
     body.replaceChildren(...(items.length ? items.map((i) => h("tr", { class: `batch-item ${i.status}`, dataset: { status: i.status } },
       h("td", { class: "num" }, String(i.position)),
       h("td", { class: "fname" }, i.filename),
@@ -904,11 +907,11 @@ async function batchPage(id) {
       h("td", {}, i.document_id ? h("a", { class: "doc-link", href: `#/doc/${encodeURIComponent(i.document_id)}` }, "打开") : "")))
       : [h("tr", {}, h("td", { colspan: "6" }, "没有符合条件的文件"))]));
   };
-  filter.addEventListener("change", () => { state.batchFilter = filter.value; paint(); });
+  filter.addEventListener("change", paint);
   show(h("section", {}, title,
     h("div", { class: "batch-head" }, bar, summary),
     h("div", { class: "filters" }, h("label", {}, "按状态筛选 ", filter), h("a", { href: "#/batches" }, "← 全部批次")),
-    table));
+    table, more));
   for (;;) {
     try { last = await api("GET", `/batches/${encodeURIComponent(id)}`); }
     catch (e) { if (!stale(gen)) show(h("p", { class: "error" }, e.message)); return; }
