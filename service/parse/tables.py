@@ -490,8 +490,12 @@ def _table3_lines(
         # before a label is its numbering (`3 危及…`), not a value.
         # A line with no label is cut once: the probe from its start would read a prefix of it.
         whole = None if line_anchors else cut_slots(text, lstart, lend, grid_cells=grid_cells)
+        # After the line's last label the whole cut is made at once: that label is nearly always
+        # the row's, and its probe would read a prefix of the same cut.
+        after_last = cut_slots(text, line_anchors[-1].end, lend, grid_cells=grid_cells) if line_anchors else None
         values = [sl for x in (lstart, *(a.end for a in line_anchors))
-                  for sl in (whole or cut_slots(text, x, lend, grid_cells=grid_cells, first_only=True)).slots[:1]
+                  for sl in (whole or (after_last if x == line_anchors[-1].end else None)
+                             or cut_slots(text, x, lend, grid_cells=grid_cells, first_only=True)).slots[:1]
                   if not any(not text[sl.span[1] : a.start].strip() for a in line_anchors if a.start >= sl.span[1])]
         first_value = min((sl.span[0] for sl in values), default=lend)
         # A label is the row's when printed before its values; a label after them (cut across
@@ -499,7 +503,8 @@ def _table3_lines(
         on_line = [a for a in line_anchors if a.start < first_value]
         label = on_line[-1] if on_line else None
         seg_start = label.end if label else lstart
-        raw = whole or cut_slots(text, seg_start, lend, grid_cells=grid_cells)
+        raw = whole or (after_last if label is line_anchors[-1] else None) or cut_slots(
+            text, seg_start, lend, grid_cells=grid_cells)
         cut.append(raw)
         hint = ""
         if label is None:
