@@ -55,7 +55,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             database_url = stack.enter_context(scratch_postgres_database(request.getfixturevalue("postgres_url")))
         add_user(database_url, "alice", PASSWORD)
         add_user(database_url, "bob", PASSWORD)
-        yield stack.enter_context(running_server(base, database_url))
+        yield stack.enter_context(running_server(base, database_url, batch_worker=True))
 
 
 def shoot(page: Page, server: Server, name: str) -> None:

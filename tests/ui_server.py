@@ -67,9 +67,9 @@ def scratch_postgres_database(admin_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def running_server(db_dir: Path, database_url: str) -> Iterator[Server]:
-    """Start the app under uvicorn on a free port against `database_url` (and, on PostgreSQL, one
-    `nianbao worker` for batches); stop both on exit. `db_dir` holds their log. No model endpoint reaches it from the caller's environment:
+def running_server(db_dir: Path, database_url: str, *, batch_worker: bool = False) -> Iterator[Server]:
+    """Start the app under uvicorn on a free port against `database_url` (and with `batch_worker`
+    on PostgreSQL, one `nianbao worker` for batches); stop both on exit. `db_dir` holds their log. No model endpoint reaches it from the caller's environment:
     it runs deterministic."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_LLM_")}
@@ -84,7 +84,7 @@ def running_server(db_dir: Path, database_url: str) -> Iterator[Server]:
     # On PostgreSQL the service only queues a batch's jobs: a `nianbao worker` beside it works them
     # (on SQLite the server runs batches itself).
     worker = None
-    if database_url.startswith("postgresql"):
+    if batch_worker and database_url.startswith("postgresql"):
         worker = subprocess.Popen([sys.executable, "-m", "service.cli", "worker", "--concurrency", "1"],
                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import pipeline, pool
@@ -22,6 +22,7 @@ from service.document import Document
 from service.errors import NianbaoError
 from service.pool import PoolBusy
 from service.store import crud
+from service.store.models import utc_now
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["extract"])
@@ -146,23 +147,20 @@ def store(session: Session, doc: Document, extraction: Extraction, source: bytes
 
 def _record_version(session: Session, extraction_id: str, sha256: str, version: str) -> None:
     """The extraction_version row; when these bytes already have one for this version (an
-    earlier upload or a batch got there first), theirs stands. Its own transaction, after the
-    extraction's: losing it costs a batch one re-read, never the upload."""
-    from sqlalchemy.exc import IntegrityError
+    earlier upload or a batch got there first), theirs stands (INSERT … ON CONFLICT DO NOTHING:
+    one statement, no race). Its own short transaction after the extraction's: losing it costs
+    a batch one re-read, never the upload. (One transaction with the extraction would need
+    crud.save_extraction to take the version.)"""
+    from sqlalchemy.dialects import postgresql, sqlite
 
     from service.store.db import writing
     from service.store.models import ExtractionVersionRow
 
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    row = {"extraction_id": extraction_id, "sha256": sha256, "reader_version": version, "created_at": utc_now()}
     try:
         with writing(session):
-            if session.exec(select(ExtractionVersionRow.extraction_id)
-                            .where(ExtractionVersionRow.sha256 == sha256)
-                            .where(ExtractionVersionRow.reader_version == version)).first() is None:
-                session.add(ExtractionVersionRow(extraction_id=extraction_id, sha256=sha256,
-                                                 reader_version=version))
-                session.commit()
-    except IntegrityError:
-        session.rollback()  # a concurrent writer recorded these bytes first
+            session.connection().execute(insert(ExtractionVersionRow).values(**row).on_conflict_do_nothing())
+            session.commit()
     except Exception:
-        session.rollback()
         log.exception("could not record the reader version of extraction %s", extraction_id)
