@@ -5,7 +5,10 @@ Run: .venv/bin/python benchmarks/cli_startup.py [--runs N] [FILE]
   so that Python's bytecode cache is written and the file is in the page cache);
 - the import share: time spent importing modules (`python -X importtime`, top-level imports
   summed) over the wall time of that same run;
-- the slowest top-level imports, to see what a change should go after.
+- the slowest top-level imports, to see what a change should go after;
+- the floor no change to our code can go under: the interpreter plus pydantic (importing it and
+  building a first model loads pydantic-core and its plugin look-up), and the time spent
+  compiling regular expressions (ours and the libraries'), measured in one run.
 
 A CLI run's cost is mostly start-up: the reader itself takes a few ms of it. The target
 (issue 10) is 0.15 s for one text report. With PYTHONDONTWRITEBYTECODE set, as in the Docker
@@ -60,6 +63,39 @@ def import_profile(file: Path, env: dict[str, str]) -> tuple[float, float, list[
     return wall, sum(s for s, _ in top), sorted(top, reverse=True)
 
 
+PYDANTIC_FLOOR = "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\nM(x=1)"
+
+# Runs the command in-process with re's compiler timed (a measurement, not part of the service).
+REGEX_PROBE = """
+import re._compiler as rc, sys, time
+spent = [0.0, 0]
+compile_ = rc.compile
+def timed(p, flags=0):
+    t = time.perf_counter()
+    try:
+        return compile_(p, flags)
+    finally:
+        spent[0] += time.perf_counter() - t
+        spent[1] += 1
+rc.compile = timed
+from service.cli import main
+import contextlib, io
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["extract", sys.argv[1], "--json"])
+print(spent[0], spent[1], file=sys.stderr)
+"""
+
+
+def regex_compile_time(file: Path, env: dict[str, str]) -> tuple[float, int]:
+    """(seconds, patterns) spent compiling regular expressions in one `extract` run."""
+    done = subprocess.run([sys.executable, "-c", REGEX_PROBE, str(file)], env=env, capture_output=True,
+                          text=True, check=False, cwd=ROOT)
+    if done.returncode != 0:
+        sys.exit(f"cli_startup: the regex probe failed: {done.stderr[-500:]}")
+    seconds, count = done.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(count)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("file", nargs="?", default=str(DEFAULT_FILE))
@@ -78,6 +114,12 @@ def main() -> None:
           f"p95 {p95 * 1000:.0f} ms, min {times[0] * 1000:.0f} ms  (target 150 ms)")
     bare = sorted(run_once([sys.executable, "-c", "pass"], env) for _ in range(5))
     print(f"python -c pass: median {statistics.median(bare) * 1000:.0f} ms (the interpreter's own start-up)")
+    floor = sorted(run_once([sys.executable, "-c", PYDANTIC_FLOOR], env) for _ in range(5))
+    print(f"python + pydantic and one model: median {statistics.median(floor) * 1000:.0f} ms "
+          "(what any run of a command built on pydantic models pays)")
+    compiled, patterns = regex_compile_time(file, env)
+    print(f"regular expressions compiled in one run: {patterns}, {compiled * 1000:.0f} ms "
+          "(each class over the CJK range costs ~1 ms on Python 3.11)")
     wall, imports, top = import_profile(file, env)
     print(f"imports: {imports * 1000:.0f} ms of {wall * 1000:.0f} ms in a -X importtime run "
           f"({100 * imports / wall:.0f} %); slowest top-level imports:")
