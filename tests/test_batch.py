@@ -40,6 +40,7 @@ from tests.corpus.values import generate_values
 REPO = Path(__file__).resolve().parent.parent
 FAST_FAMILIES = ("tabs", "lines", "html", "glued")
 UPLOAD_LIMIT = 100_000  # NIANBAO_MAX_UPLOAD_BYTES for these tests: reports are 4-20 kB
+FEED_WINDOW = 16  # NIANBAO_BATCH_FEED_WINDOW in the interrupted CLI batch
 
 
 def write_reports(folder: Path, n: int, *, families: tuple[str, ...] = FAST_FAMILIES,
@@ -205,6 +206,58 @@ def test_files_registered_by_path_are_read_when_claimed(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def test_feed_moves_files_into_the_database_as_the_window_frees(tmp_path: Path) -> None:
+    """PostgreSQL's `nianbao batch` (here with the queue recorded): at most `window` files' bytes
+    in the database and the queue at once, in order; the next ones as items finish; a file gone
+    by its turn refused there."""
+    from service.batch import store
+
+    files = write_reports(tmp_path / "in", 6)
+    engine = make_engine(f"sqlite:///{tmp_path / 'f.db'}")
+    migrate(engine)
+    queued: list[int] = []
+    try:
+        with Session(engine) as session:
+            batch = store.create_batch(session, register_paths(files, UPLOAD_LIMIT), origin="cli", mode=None,
+                                       llm_scope=None, reader_version="test")
+            session.commit()
+            batch_id = batch.id
+            ids = [i.id for i in session.exec(select(BatchItemRow).where(BatchItemRow.batch_id == batch_id)
+                                              .order_by(col(BatchItemRow.position))).all()]
+
+        files[3].unlink()  # gone before its turn
+
+        def parked() -> int:
+            with Session(engine) as session:
+                return session.exec(select(func.count()).select_from(BatchSourceRow)).one()
+
+        def enqueue(_session: Session, item_id: int) -> None:
+            queued.append(item_id)
+
+        assert store.feed(engine, batch_id, UPLOAD_LIMIT, 2, enqueue)
+        assert queued == ids[:2] and parked() == 2
+        assert store.feed(engine, batch_id, UPLOAD_LIMIT, 2, enqueue)  # no room: nothing moves
+        assert queued == ids[:2]
+        store.store_refusal(engine, ids[0] or 0, None)  # one finishes: its bytes go, one more comes
+        assert store.feed(engine, batch_id, UPLOAD_LIMIT, 2, enqueue)
+        assert queued == ids[:3] and parked() == 2
+        for item_id in ids[:3]:
+            store.store_refusal(engine, item_id or 0, None)
+        assert store.feed(engine, batch_id, UPLOAD_LIMIT, 2, enqueue)  # the gone file is refused on the way
+        assert queued == [*ids[:3], ids[4]]
+        assert store.feed(engine, batch_id, UPLOAD_LIMIT, 2, enqueue)
+        assert queued == [*ids[:3], *ids[4:]] and parked() == 2
+        for item_id in ids[4:]:
+            store.store_refusal(engine, item_id or 0, None)
+        assert not store.feed(engine, batch_id, UPLOAD_LIMIT, 2, enqueue)
+        with Session(engine) as session:
+            gone = session.get(BatchItemRow, ids[3])
+        assert gone is not None and gone.status == "refused" and gone.code == "unreadable_document"
+        assert parked() == 0
+    finally:
+        engine.dispose()
+
+
 # --- the CLI: interrupted and resumed ----------------------------------------------------------
 
 def _env(database_url: str) -> dict[str, str]:
@@ -264,7 +317,7 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
     bad = write_bad_files(folder / "bad")
     good_shas = {sha(p) for p in reports}
     assert len(good_shas) == len(reports)
-    env = _env(database_url)
+    env = _env(database_url) | {"NIANBAO_BATCH_FEED_WINDOW": str(FEED_WINDOW)}
 
     first = subprocess.Popen(_batch_command(str(folder)), cwd=REPO, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
@@ -289,7 +342,9 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
         # from their size alone.)
         assert parked == 0 and by_path == len(reports) + 1
     else:
-        assert by_path == 0  # workers elsewhere read the bytes from the database
+        # Workers elsewhere read the bytes from the database: moved in as the queue drains, at
+        # most NIANBAO_BATCH_FEED_WINDOW files at a time.
+        assert parked <= FEED_WINDOW and by_path > 0
 
     second = subprocess.run(_batch_command(str(folder)), cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=600)
@@ -383,7 +438,7 @@ def test_api_batch_refuses_bad_files_one_by_one_and_goes_on(tmp_path: Path, data
         assert item["status"] == "succeeded" and item["sha256"] == sha(path)
         stored = client.get(f"/extractions/{item['extraction_id']}")
         assert stored.status_code == 200 and stored.json()["document"]["sha256"] == sha(path)
-    assert view["counts"] == {"queued": 0, "running": 0, "succeeded": len(reports),  # type: ignore[comparison-overlap]
+    assert view["counts"] == {"queued": 0, "running": 0, "succeeded": len(reports),
                               "refused": len(bad.expected), "failed": 0, "skipped": 0}
 
     # The same files again: read by the same reader version, so skipped, pointing at the same extractions.

@@ -1,10 +1,12 @@
 """`nianbao batch PATH…` and `nianbao worker`.
 
 `batch` takes files, folders, globs and `.zip` archives, stores them as a batch and reads them:
-on the embedded store (SQLite) on this machine's process pool, each file registered by its path
-and read when its turn comes (memory and the database hold only the files in flight); on
-PostgreSQL as Procrastinate jobs, the bytes streamed into the database (any machine's worker
-reads them there), worked by this process (unless `--workers 0`) and by every `nianbao worker`.
+each file registered by its path and read when its turn comes. On the embedded store (SQLite) on
+this machine's process pool (memory and the database hold only the files in flight); on
+PostgreSQL as Procrastinate jobs, worked by this process (unless `--workers 0`) and by every
+`nianbao worker` on any machine, which read the bytes from the database: this command moves
+them in as the queue drains (NIANBAO_BATCH_FEED_WINDOW files at a time; with --no-wait all at
+once, streamed).
 A progress bar (rate, ETA) goes to stderr when it is a terminal; the summary always goes to
 stdout. Exit 0 when nothing failed (refusals are listed, they are not failures of the batch),
 1 when an item failed, 2 for a command that cannot start, 130 when interrupted.
@@ -24,6 +26,8 @@ from sqlmodel import Session
 from service.errors import NianbaoError
 
 _POLL_SECONDS = 0.5
+# How often the PostgreSQL feeder tops the queue up.
+_FEED_SECONDS = 0.2
 
 
 def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str | None = None,
@@ -55,14 +59,17 @@ def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str |
         queued = engine.dialect.name == "postgresql"
         progress = _progress()
         with progress:
-            # PostgreSQL: workers on other machines read the bytes from the database, streamed in
-            # (a few files in memory at a time). Embedded: files are registered by path and read
-            # when their turn comes, so nothing is copied into the database first.
+            # Files are registered by path and read when their turn comes. Embedded: by the pool,
+            # nothing copied into the database. PostgreSQL (workers on other machines read the
+            # bytes from the database): this command moves them in as the queue drains, at most
+            # NIANBAO_BATCH_FEED_WINDOW files at a time (`store.feed`); with --no-wait nobody
+            # stays to do that, so every file's bytes go in now, streamed one at a time.
             limit = settings.max_upload_bytes
-            reading = progress.add_task("storing files / 存储文件" if queued else "listing files / 登记文件",
+            stream_all = queued and not wait
+            reading = progress.add_task("storing files / 存储文件" if stream_all else "listing files / 登记文件",
                                         total=len(files))
             with Session(engine) as session:
-                listed = read_paths(files, limit) if queued else register_paths(files, limit)
+                listed = read_paths(files, limit) if stream_all else register_paths(files, limit)
                 sources = _counted(listed, progress, reading)
                 batch = store.create_batch(session, sources, origin="cli", mode=mode, llm_scope=llm_scope,
                                            reader_version=reader_version(resolved, settings, llm_scope))
@@ -101,10 +108,7 @@ def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any
 
             run_batch(engine, batch_id, settings)
         else:
-            if local_worker:
-                from service.batch.queue import run_worker
-
-                run_worker(engine, settings, wait=False, signals=False)  # until the queue is empty
+            _feed_and_work(engine, batch_id, settings, local_worker)
             _wait_until_done(engine, batch_id)  # jobs other machines still hold
     except KeyboardInterrupt:
         if not queued:
@@ -114,6 +118,53 @@ def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any
         stop.set()
         watcher.join()
     return False
+
+
+def _feed_and_work(engine: Engine, batch_id: str, settings: Any, local_worker: bool) -> None:
+    """PostgreSQL: a thread moves the files into the database and the queue as the jobs drain
+    (`store.feed`); this thread works the queue (unless --workers 0) until every file is in and
+    the queue is empty."""
+    from service.batch import store
+    from service.batch.queue import enqueue, run_worker
+    from service.batch.settings import BatchSettings
+    from service.pipeline import resolve_mode
+    from service.store.models import BatchRow
+
+    with Session(engine) as session:
+        batch = session.get(BatchRow, batch_id)
+        assert batch is not None
+        model = resolve_mode(batch.mode, settings) == "llm"
+    window = BatchSettings().feed_window
+    fed_all, stop = threading.Event(), threading.Event()
+    failure: list[BaseException] = []
+
+    def feeder() -> None:
+        try:
+            while not stop.is_set() and store.feed(
+                    engine, batch_id, settings.max_upload_bytes, window,
+                    lambda session, item_id: enqueue(session, batch_id, model=model, item_id=item_id)):
+                stop.wait(_FEED_SECONDS)
+        except BaseException as exc:  # re-raised in the command's thread
+            failure.append(exc)
+        finally:
+            fed_all.set()
+
+    thread = threading.Thread(target=feeder, name="batch-feed", daemon=True)
+    thread.start()
+    try:
+        while True:
+            last_round = fed_all.is_set()
+            started = time.monotonic()
+            if local_worker:
+                run_worker(engine, settings, wait=False, signals=False)  # until the queue is empty
+            if failure:
+                raise failure[0]
+            if last_round:
+                return
+            if time.monotonic() - started < _FEED_SECONDS:
+                fed_all.wait(_FEED_SECONDS)  # the queue ran dry before the next files were in
+    finally:
+        stop.set()  # interrupted: the files not moved in stay registered (a run again reads them)
 
 
 def _wait_until_done(engine: Engine, batch_id: str) -> None:

@@ -14,3 +14,6 @@ class BatchSettings(BaseSettings):
     max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     # The most files one POST /batches may carry as separate parts (a zip may hold more).
     max_files: int = Field(default=5000, gt=0)
+    # PostgreSQL, `nianbao batch`: how many files' bytes (and jobs) may wait in the database at
+    # once; the command moves the next ones in as workers (on any machine) finish these.
+    feed_window: int = Field(default=200, gt=0)

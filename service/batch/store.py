@@ -110,6 +110,61 @@ def _let_go(session: Session, batch: BatchRow) -> None:
     session.add(batch)
 
 
+def feed(engine: Engine, batch_id: str, limit: int, window: int, enqueue: Any) -> bool:
+    """PostgreSQL, `nianbao batch`: move the next items registered by path into the database
+    (their bytes into batch_source, their jobs into the queue via `enqueue(session, item_id)`,
+    one transaction each) until `window` items of the batch are in flight; False once no
+    item is left to move. The database then holds the bytes of at most `window` files (plus
+    those whose items are running), not the whole batch. An item that cannot be read is
+    refused here; bytes already read by the batch's reader version are skipped here."""
+    from service.batch.sources import load
+
+    fed = (select(func.count()).select_from(BatchItemRow).where(BatchItemRow.batch_id == batch_id)
+           .where(col(BatchItemRow.status).in_(("queued", "running")))
+           .where(col(BatchItemRow.source_path).is_(None)))
+    with Session(engine) as session:
+        batch = session.get(BatchRow, batch_id)
+        if batch is None:
+            return False
+        version = batch.reader_version
+        room = window - session.exec(fed).one()
+        waiting = session.exec(
+            select(BatchItemRow).where(BatchItemRow.batch_id == batch_id).where(BatchItemRow.status == "queued")
+            .where(col(BatchItemRow.source_path).is_not(None)).order_by(col(BatchItemRow.position))
+            .limit(max(room, 1))).all()
+        registered = [(i.id, Source(i.filename, None, path=i.source_path, member=i.source_member))
+                      for i in waiting if i.id is not None]
+    if not registered:
+        return False
+    for item_id, source in registered[:max(room, 0)]:
+        loaded = load(source, limit)  # read before taking any lock
+        with Session(engine) as session:
+            write_transaction(session)
+            item = _locked_item(session, item_id)
+            if item is None or item.status in FINAL or item.source_path is None:
+                continue
+            item.source_path = item.source_member = None
+            if loaded.data is None:
+                _set_refused(item, loaded.refusal)
+                _finish(session, item, "refused")
+                session.commit()
+                continue
+            item.sha256 = hashlib.sha256(loaded.data).hexdigest()
+            item.size = len(loaded.data)
+            done = done_extraction(session, item.sha256, version)
+            if done is not None:
+                item.extraction_id, item.document_id = done
+                _finish(session, item, "skipped")
+                session.commit()
+                continue
+            session.add(item)
+            session.add(BatchSourceRow(item_id=item_id, content=loaded.data))
+            session.flush()
+            enqueue(session, item_id)
+            session.commit()
+    return True
+
+
 def queued_item_ids(session: Session, batch_id: str) -> list[int]:
     """What is left to do in a batch (queued or left running by a process that died), in order."""
     query = (select(BatchItemRow.id).where(BatchItemRow.batch_id == batch_id)
