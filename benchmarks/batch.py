@@ -6,8 +6,8 @@ Run: .venv/bin/python benchmarks/batch.py [--n 500] [--workers 1 2] [--stores sq
 
 Beside the rate: the peak RSS of the `nianbao batch` process itself (its VmHWM, read from /proc
 while it runs) and of its whole process tree (the command plus its reader processes, summed,
-sampled every 50 ms), and on SQLite the most bytes waiting in `batch_source` at once (sampled)
-and the database file's size at the end. `--checkout DIR`
+sampled every 50 ms), the most bytes waiting in `batch_source` at once (sampled every 0.2 s),
+and on SQLite the database file's size at the end. `--checkout DIR`
 runs the command from another checkout (`git archive <rev> | tar -x -C DIR`) for a baseline.
 
 Each run is the real command in a subprocess (`nianbao batch DIR --workers N`) on a fresh
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -31,10 +30,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.api_latency import postgres_url  # noqa: E402
+from service.store.db import normalize_database_url  # noqa: E402
 from tests.test_batch import write_reports  # noqa: E402
 from tests.ui_server import scratch_postgres_database  # noqa: E402
 
@@ -44,7 +48,7 @@ class Run:
     seconds: float
     peak_rss_kb: int  # the command's own process
     peak_tree_kb: int  # the command and its reader processes, summed
-    peak_parked_bytes: int | None  # SQLite: the most bytes waiting in batch_source at once
+    peak_parked_bytes: int  # the most bytes waiting in batch_source at once (sampled)
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -80,15 +84,16 @@ def run_batch(folder: Path, database_url: str, workers: int, n: int, checkout: P
         proc = subprocess.Popen([sys.executable, "-m", "service.cli", "batch", str(folder), "--workers", str(workers)],
                                 cwd=checkout, env=env, stdout=out, stderr=err)
         peak, tree = 0, 0
-        parked: int | None = 0 if database_url.startswith("sqlite:///") else None
-        ticks = 0
+        parked, ticks = 0, 0
+        sampler = create_engine(normalize_database_url(database_url), poolclass=NullPool)
         while proc.poll() is None:
             peak = max(peak, _status_kb(proc.pid, "VmHWM"))
             tree = max(tree, sum(_status_kb(p, "VmRSS") for p in _tree(proc.pid)))
             ticks += 1
-            if parked is not None and ticks % 4 == 0:
-                parked = max(parked, _parked_bytes(database_url.removeprefix("sqlite:///")))
+            if ticks % 4 == 0:
+                parked = max(parked, _parked_bytes(sampler))
             time.sleep(0.05)
+        sampler.dispose()
         seconds = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
@@ -99,12 +104,12 @@ def run_batch(folder: Path, database_url: str, workers: int, n: int, checkout: P
     return Run(seconds, peak, tree, parked)
 
 
-def _parked_bytes(path: str) -> int:
-    """Bytes in batch_source now (0 before the table exists or while the database is locked)."""
+def _parked_bytes(sampler: Engine) -> int:
+    """Bytes in batch_source now (0 before the table exists or while the database is busy)."""
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.1) as db:
-            return int(db.execute("SELECT coalesce(sum(length(content)), 0) FROM batch_source").fetchone()[0])
-    except sqlite3.Error:
+        with sampler.connect() as db:
+            return int(db.execute(text("SELECT coalesce(sum(length(content)), 0) FROM batch_source")).scalar_one())
+    except DBAPIError:
         return 0
 
 
@@ -129,8 +134,7 @@ def main() -> None:
                 if store == "sqlite":
                     db = Path(tmp) / f"bench-{workers}.db"
                     run = run_batch(folder, f"sqlite:///{db}", workers, args.n, args.checkout)
-                    db_size = (f"  bytes parked in the database at most {(run.peak_parked_bytes or 0) / 1e6:.1f} MB,"
-                               f" database {db.stat().st_size / 1e6:.1f} MB")
+                    db_size = f", database {db.stat().st_size / 1e6:.1f} MB"
                 else:
                     with postgres_url() as admin:
                         if admin is None:
@@ -145,7 +149,8 @@ def main() -> None:
                 load = os.getloadavg()[0]
                 print(f"{store:10} workers {workers}: {seconds:6.1f} s  {rates[workers]:6.1f} reports/s{ideal}"
                       f"  peak RSS {run.peak_rss_kb / 1024:.0f} MB (with readers {run.peak_tree_kb / 1024:.0f} MB)"
-                      f"{db_size}  (load {load:.1f})")
+                      f"  bytes waiting in the database at most {run.peak_parked_bytes / 1e6:.1f} MB{db_size}"
+                      f"  (load {load:.1f})")
 
 
 if __name__ == "__main__":
