@@ -10,10 +10,16 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console entry point; quiet when the reader of our output goes away
-    (`nianbao extract f.pdf | head`) instead of a BrokenPipeError traceback."""
+    (`nianbao extract f.pdf | head`) instead of a BrokenPipeError traceback; a refusal that
+    reaches here (an invalid setting for `serve`, `batch` or `worker`) is one line and exit 2."""
+    from service.errors import NianbaoError
+
     try:
         code = _dispatch(argv)
         sys.stdout.flush()
+    except NianbaoError as refusal:
+        print(f"nianbao: {refusal.reason}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout once more at exit

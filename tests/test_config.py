@@ -102,10 +102,13 @@ def test_settings_are_read_once_per_environment(monkeypatch: pytest.MonkeyPatch)
     assert get_settings().max_pages == 9
 
 
-def test_cli_names_a_bad_variable_and_exits_2() -> None:
+@pytest.mark.parametrize("command", [["extract", str(SEED)], ["serve", "--port", "1"], ["batch", str(SEED)],
+                                     ["worker"]])
+def test_cli_names_a_bad_variable_and_exits_2(command: list[str], tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("NIANBAO_")}
     env["NIANBAO_MAX_UPLOAD_BYTES"] = "lots"
-    done = subprocess.run([str(NIANBAO), "extract", str(SEED)], capture_output=True, text=True, env=env,
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'n.db'}"
+    done = subprocess.run([str(NIANBAO), *command], capture_output=True, text=True, env=env,
                           timeout=120, check=False)
     assert done.returncode == 2, done.stderr[-500:]
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
