@@ -231,8 +231,8 @@ def test_feed_moves_files_into_the_database_as_the_window_frees(tmp_path: Path) 
             with Session(engine) as session:
                 return session.exec(select(func.count()).select_from(BatchSourceRow)).one()
 
-        def enqueue(_session: Session, item_id: int) -> None:
-            queued.append(item_id)
+        def enqueue(_session: Session, item_ids: list[int]) -> None:
+            queued.extend(item_ids)
 
         assert store.feed(engine, batch_id, UPLOAD_LIMIT, 2, enqueue)
         assert queued == ids[:2] and parked() == 2

@@ -138,19 +138,23 @@ def _feed_and_work(engine: Engine, batch_id: str, settings: Any, local_worker: b
     fed_all, stop = threading.Event(), threading.Event()
     failure: list[BaseException] = []
 
+    def feed() -> bool:
+        return store.feed(engine, batch_id, settings.max_upload_bytes, window,
+                          lambda session, item_ids: enqueue(session, batch_id, model=model, item_ids=item_ids))
+
     def feeder() -> None:
         try:
-            while not stop.is_set() and store.feed(
-                    engine, batch_id, settings.max_upload_bytes, window,
-                    lambda session, item_id: enqueue(session, batch_id, model=model, item_id=item_id)):
+            while not stop.is_set() and feed():
                 stop.wait(_FEED_SECONDS)
         except BaseException as exc:  # re-raised in the command's thread
             failure.append(exc)
         finally:
             fed_all.set()
 
-    thread = threading.Thread(target=feeder, name="batch-feed", daemon=True)
-    thread.start()
+    if not feed():  # the first window before the worker starts (it stops on an empty queue)
+        fed_all.set()
+    else:
+        threading.Thread(target=feeder, name="batch-feed", daemon=True).start()
     try:
         while True:
             last_round = fed_all.is_set()

@@ -61,13 +61,13 @@ def conninfo(database_url: str) -> str:
     return make_conninfo(base, options=f"{before} -c search_path={SCHEMA},public".strip())
 
 
-def enqueue(session: Session, batch_id: str, *, model: bool, item_id: int | None = None) -> int:
-    """Insert one job per queued item of the batch whose bytes are in the database (`item_id`:
-    that item only) in the session's transaction (the caller commits); how many. Items still
+def enqueue(session: Session, batch_id: str, *, model: bool, item_ids: list[int] | None = None) -> int:
+    """Insert one job per queued item of the batch whose bytes are in the database (`item_ids`:
+    those items only) in the session's transaction (the caller commits); how many. Items still
     registered by their path wait for `store.feed`. `model`: the extractions call the model
     (MODEL_LOCK). Procrastinate's functions find their tables on the search_path: set for this
     call, then put back."""
-    only = "" if item_id is None else " AND id = :item"
+    only = "" if item_ids is None else " AND id = ANY(:items)"
     saved = session.exec(text("SELECT current_setting('search_path')")).scalar_one()  # type: ignore[call-overload]
     session.exec(text("SELECT set_config('search_path', :path, true)")  # type: ignore[call-overload]
                  .bindparams(path=f"{SCHEMA}, {saved}"))
@@ -80,7 +80,7 @@ def enqueue(session: Session, batch_id: str, *, model: bool, item_id: int | None
                  ORDER BY position
             )), 1), 0)
         """).bindparams(queue=QUEUE, task=TASK, lock=MODEL_LOCK if model else None, batch=batch_id,
-                        **({} if item_id is None else {"item": item_id}))
+                        **({} if item_ids is None else {"items": item_ids}))
     )
     count: int = result.scalar_one()
     session.exec(text("SELECT set_config('search_path', :path, true)").bindparams(path=saved))  # type: ignore[call-overload]

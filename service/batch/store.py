@@ -46,6 +46,8 @@ from service.store.models import (
 
 # Flush (and let go of) this many new item rows at a time while creating a batch.
 _FLUSH_EVERY = 50
+# Items moved into the database per transaction by `feed`.
+_FEED_CHUNK = 32
 
 
 def new_batch_id() -> str:
@@ -112,8 +114,8 @@ def _let_go(session: Session, batch: BatchRow) -> None:
 
 def feed(engine: Engine, batch_id: str, limit: int, window: int, enqueue: Any) -> bool:
     """PostgreSQL, `nianbao batch`: move the next items registered by path into the database
-    (their bytes into batch_source, their jobs into the queue via `enqueue(session, item_id)`,
-    one transaction each) until `window` items of the batch are in flight; False once no
+    (their bytes into batch_source, their jobs into the queue via `enqueue(session, item_ids)`,
+    a transaction per _FEED_CHUNK items) until `window` items of the batch are in flight; False once no
     item is left to move. The database then holds the bytes of at most `window` files (plus
     those whose items are running), not the whole batch. An item that cannot be read is
     refused here; bytes already read by the batch's reader version are skipped here."""
@@ -136,31 +138,36 @@ def feed(engine: Engine, batch_id: str, limit: int, window: int, enqueue: Any) -
                       for i in waiting if i.id is not None]
     if not registered:
         return False
-    for item_id, source in registered[:max(room, 0)]:
-        loaded = load(source, limit)  # read before taking any lock
+    todo = registered[:max(room, 0)]
+    for start in range(0, len(todo), _FEED_CHUNK):
         with Session(engine) as session:
             write_transaction(session)
-            item = _locked_item(session, item_id)
-            if item is None or item.status in FINAL or item.source_path is None:
-                continue
-            item.source_path = item.source_member = None
-            if loaded.data is None:
-                _set_refused(item, loaded.refusal)
-                _finish(session, item, "refused")
-                session.commit()
-                continue
-            item.sha256 = hashlib.sha256(loaded.data).hexdigest()
-            item.size = len(loaded.data)
-            done = done_extraction(session, item.sha256, version)
-            if done is not None:
-                item.extraction_id, item.document_id = done
-                _finish(session, item, "skipped")
-                session.commit()
-                continue
-            session.add(item)
-            session.add(BatchSourceRow(item_id=item_id, content=loaded.data))
-            session.flush()
-            enqueue(session, item_id)
+            moved = []
+            for item_id, source in todo[start:start + _FEED_CHUNK]:
+                item = _locked_item(session, item_id)
+                if item is None or item.status in FINAL or item.source_path is None:
+                    continue
+                loaded = load(source, limit)  # one file in memory at a time
+                item.source_path = item.source_member = None
+                if loaded.data is None:
+                    _set_refused(item, loaded.refusal)
+                    _finish(session, item, "refused")
+                    continue
+                item.sha256 = hashlib.sha256(loaded.data).hexdigest()
+                item.size = len(loaded.data)
+                done = done_extraction(session, item.sha256, version)
+                if done is not None:
+                    item.extraction_id, item.document_id = done
+                    _finish(session, item, "skipped")
+                    continue
+                session.add(item)
+                content = BatchSourceRow(item_id=item_id, content=loaded.data)
+                session.add(content)
+                session.flush()
+                session.expunge(content)
+                moved.append(item_id)
+            if moved:
+                enqueue(session, moved)
             session.commit()
     return True
 
