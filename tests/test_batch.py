@@ -381,6 +381,10 @@ def test_cli_batch_refuses_bad_input_before_starting(tmp_path: Path, database_ur
     llm = subprocess.run(_batch_command(str(tmp_path / "one"), "--mode", "llm"), cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=120)
     assert llm.returncode == 2 and "NIANBAO_LLM_BASE_URL" in llm.stderr
+    window = subprocess.run(_batch_command(str(tmp_path / "one")), cwd=REPO,
+                            env=env | {"NIANBAO_BATCH_FEED_WINDOW": "0"}, capture_output=True, text=True, timeout=120)
+    assert window.returncode == 2 and "NIANBAO_BATCH_FEED_WINDOW" in window.stderr
+    assert "Traceback" not in window.stderr and "batch " not in window.stdout  # nothing stored
 
 
 def test_worker_needs_postgresql(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ _FEED_SECONDS = 0.2
 def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str | None = None,
               workers: int | None = None, wait: bool = True) -> int:
     from service.batch import store
+    from service.batch.settings import batch_settings
     from service.batch.sources import expand_paths, read_paths, register_paths
     from service.batch.version import reader_version
     from service.config import get_settings
@@ -48,6 +49,7 @@ def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str |
     try:
         resolved = resolve_mode(mode, settings)
         check_scope(llm_scope)
+        batch_settings()  # an invalid NIANBAO_BATCH_* is refused before anything is stored
         files = expand_paths(paths)
     except NianbaoError as exc:
         print(f"nianbao batch: {exc.reason}", file=sys.stderr)
@@ -126,7 +128,7 @@ def _feed_and_work(engine: Engine, batch_id: str, settings: Any, local_worker: b
     the queue is empty."""
     from service.batch import store
     from service.batch.queue import enqueue, run_worker
-    from service.batch.settings import BatchSettings
+    from service.batch.settings import batch_settings
     from service.pipeline import resolve_mode
     from service.store.models import BatchRow
 
@@ -134,7 +136,7 @@ def _feed_and_work(engine: Engine, batch_id: str, settings: Any, local_worker: b
         batch = session.get(BatchRow, batch_id)
         assert batch is not None
         model = resolve_mode(batch.mode, settings) == "llm"
-    window = BatchSettings().feed_window
+    window = batch_settings().feed_window
     fed_all, stop = threading.Event(), threading.Event()
     failure: list[BaseException] = []
 

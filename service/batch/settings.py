@@ -3,12 +3,14 @@ upload limits of service.config (NIANBAO_MAX_UPLOAD_BYTES, NIANBAO_MAX_PAGES, �
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "NIANBAO_BATCH_"
 
 
 class BatchSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="NIANBAO_BATCH_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
 
     # The most one POST /batches body may carry (all files, or the zip, together); beyond: 413.
     max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
@@ -17,3 +19,20 @@ class BatchSettings(BaseSettings):
     # PostgreSQL, `nianbao batch`: how many files' bytes (and jobs) may wait in the database at
     # once; the command moves the next ones in as workers (on any machine) finish these.
     feed_window: int = Field(default=200, gt=0)
+
+
+def batch_settings() -> BatchSettings:
+    """The batch settings; a variable that does not validate is a SettingsError naming it (CLI:
+    one line and exit 2; API: the refusal with its reason), never a traceback."""
+    from service.config import SettingsError
+
+    try:
+        return BatchSettings()
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        names = [PREFIX + str(e["loc"][0]).upper() if e["loc"] else PREFIX for e in errors]
+        raise SettingsError(
+            "invalid setting " + "; ".join(f"{n}={e.get('input')!r}: {e['msg']}" for n, e in zip(names, errors, strict=True)),
+            "设置无效：" + "；".join(f"环境变量 {n} 的值 {e.get('input')!r} 无效（{e['msg']}）"
+                                 for n, e in zip(names, errors, strict=True)),
+        ) from None

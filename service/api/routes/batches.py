@@ -21,7 +21,7 @@ from service.api.public import ErrorPublic
 from service.api.upload import MULTIPART_OVERHEAD_BYTES, _Body
 from service.batch import store
 from service.batch.public import BatchList, BatchPublic
-from service.batch.settings import BatchSettings
+from service.batch.settings import batch_settings
 from service.batch.sources import from_upload
 from service.config import Settings
 from service.errors import TooLarge
@@ -63,7 +63,7 @@ async def create_batch(request: Request, response: Response, engine: EngineDep,
     goes on. Bytes already read by the same reader version are `skipped`."""
     from service.pipeline import check_scope, resolve_mode
 
-    limits = BatchSettings()
+    limits = batch_settings()
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "multipart/form-data":
         raise UnsupportedMediaType(
