@@ -1,6 +1,6 @@
 """How fast the review UI answers a reviewer, in real headless Chromium against the real server.
 
-Run: .venv/bin/python benchmarks/ui.py [--repeat N]
+Run: .venv/bin/python benchmarks/ui.py [--repeat N] [--batch-items N]
 
 Server and data as in tests/test_ui.py: uvicorn on a fresh SQLite file (benchmarks/api_latency.serve),
 the seed reports uploaded plus one damaged copy whose table 3 has low cells (test_ui.damaged_copy),
@@ -9,6 +9,8 @@ Debian's chromium with the tests' launch arguments, a signed-in reviewer. Measur
 - open a document: from navigation (a full page load of `/#/doc/ID`, the browser cache warm)
   until the grid's cells are drawn;
 - next low cell (`j`): from the key press until the evidence panel shows the new cell's span;
+- a batch of 2000 files (--batch-items; junk, each refused): GET /batches/{id} alone and the batch
+  page opened until its table is drawn (in page: from navigation start);
 - a PDF cell (evals/docs/dev/hongze_2023.pdf): from the click until its page image has loaded with
   the cell's box drawn, in a fresh browser context (the page rendered by the server) and again with
   the image in the browser's cache; and GET /documents/{id}/pages/{n}.png alone (server render).
@@ -163,6 +165,44 @@ def pdf_figures(browser: Any, server: Server, repeat: int) -> None:
     line("click PDF cell → page + box (cached)", warm)
 
 
+def batch_figures(browser: Any, server: Server, items: int, repeat: int) -> None:
+    """A batch of `items` files (distinct junk, each refused on its own): GET /batches/{id} alone,
+    and the batch page opened until its table is drawn (what the page redraws every second while
+    a batch runs)."""
+    files = [("file", (f"junk-{i:05d}.bin", bytes([0, 255, i % 256, i // 256 % 256]) * 64,
+                       "application/octet-stream")) for i in range(items)]
+    created = httpx.post(f"{server.url}/batches", files=files, timeout=600)
+    created.raise_for_status()
+    batch_id = created.json()["id"]
+    deadline = time.monotonic() + 600
+    while httpx.get(f"{server.url}/batches/{batch_id}", timeout=60).json()["status"] != "done":
+        if time.monotonic() > deadline:
+            print("the batch did not finish in 10 minutes: no batch figures")
+            return
+        time.sleep(0.5)
+    gets = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        view = httpx.get(f"{server.url}/batches/{batch_id}", timeout=60)
+        view.raise_for_status()
+        gets.append((time.perf_counter() - start) * 1000)
+    print(f"{f'GET /batches/{{id}} ({items} items)':34} median {statistics.median(gets):7.1f} ms wall "
+          f"(min {min(gets):6.1f}, max {max(gets):6.1f})   {len(view.content) // 1024} KiB   n={repeat}")
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    opens = []
+    for _ in range(repeat):
+        page.goto("about:blank")
+        start = time.perf_counter()
+        page.goto(f"{server.url}/#/batches/{batch_id}")
+        page.wait_for_selector("#batch-summary[data-status='done']", timeout=TIMEOUT_MS)
+        page.wait_for_selector("#batch-items tr.batch-item", timeout=TIMEOUT_MS)
+        wall = (time.perf_counter() - start) * 1000
+        opens.append((wall, page.evaluate("performance.now()")))
+    context.close()
+    line(f"open batch page ({items}) → table", opens)
+
+
 def line(label: str, pairs: list[tuple[float, float]]) -> None:
     walls, insides = [w for w, _ in pairs], [i for _, i in pairs]
     print(f"{label:34} median {statistics.median(walls):7.1f} ms wall (min {min(walls):6.1f}, max {max(walls):6.1f})"
@@ -172,6 +212,7 @@ def line(label: str, pairs: list[tuple[float, float]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--batch-items", type=int, default=2000, help="files in the batch of the batch-page figure")
     args = parser.parse_args()
     if not 1 <= args.repeat <= 200:
         parser.error("--repeat must be 1..200")
@@ -210,6 +251,7 @@ def main() -> int:
                     line("open document → grid drawn", opens)
                     line("j → evidence shows the span", moves)
                     pdf_figures(browser, server, args.repeat)
+                    batch_figures(browser, server, args.batch_items, args.repeat)
                 finally:
                     browser.close()
     return 0

@@ -24,7 +24,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, ViewportSize, expect, sync_playwright
 
 from tests.conftest import seed_files
 from tests.ui_server import Server, add_user, running_server, scratch_postgres_database
@@ -370,7 +370,12 @@ def test_batch_upload_journey(server: Server, browser: Browser, tmp_path: Path) 
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     sign_in(page, server, "alice")
     page.goto(f"{server.url}/#/upload")
     page.set_input_files("#files", [str(p) for p in [*files, marked, junk]])
