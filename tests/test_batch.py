@@ -452,6 +452,8 @@ def test_api_batch_refuses_bad_files_one_by_one_and_goes_on(tmp_path: Path, data
     assert [i["status"] for i in view2["items"]] == ["skipped"] * len(reports)  # type: ignore[attr-defined]
     assert {i["extraction_id"] for i in view2["items"]} == {  # type: ignore[attr-defined]
         items[p.name]["extraction_id"] for p in reports}
+    head = client.get(f"/batches/{created['id']}", params={"items": "false"}).json()
+    assert head["items"] is None and head["counts"] == view["counts"] and head["done"] == view["done"]
     listed = client.get("/batches").json()["batches"]
     assert [b["id"] for b in listed[:2]] == [again.json()["id"], created["id"]]
 

@@ -438,3 +438,31 @@ def test_batch_upload_journey(server: Server, browser: Browser, tmp_path: Path) 
     expect(page.locator("#batch-items td.istatus")).to_have_text(["成功", "已跳过（此前已读取）"])
     assert dialogs == []
     context.close()
+
+
+def test_a_big_batch_page_follows_progress_without_the_items_every_second(server: Server, browser: Browser) -> None:
+    """Beyond 500 files the page polls the progress alone and fetches the items now and then:
+    it still ends on the final table, every refusal listed (the first 1000 rows drawn)."""
+    n = 600
+    files = [("file", (f"big-{i:04d}.bin", bytes([0, 255, i % 256, i // 256]) * 64)) for i in range(n)]
+    request = urllib.request.Request(f"{server.url}/batches", method="POST")
+    boundary = "nianbao-ui-test"
+    body = b"".join(
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+        for _, (name, data) in files) + f"--{boundary}--\r\n".encode()
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    with urllib.request.urlopen(request, data=body, timeout=120) as r:
+        batch_id = json.load(r)["id"]
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    polls: list[str] = []
+    page.on("request", lambda req: polls.append(req.url) if f"/batches/{batch_id}" in req.url else None)
+    page.goto(f"{server.url}/#/batches/{batch_id}")
+    expect(page.locator("#batch-summary")).to_have_attribute("data-status", "done", timeout=180_000)
+    expect(page.locator("#batch-items tr.batch-item.refused")).to_have_count(n)
+    expect(page.locator("#batch-summary")).to_contain_text(f"{n}/{n}")
+    with_items = [u for u in polls if "items=false" not in u]
+    assert len(polls) > len(with_items), polls  # the progress was polled alone while the batch ran
+    assert len(with_items) <= 2 + len(polls) // 4, polls  # the items are not fetched every second
+    context.close()

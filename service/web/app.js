@@ -847,6 +847,8 @@ const ITEM_STATUS_ZH = { queued: "排队中", running: "处理中", succeeded: "
 const ITEM_ORDER = { refused: 0, failed: 1, running: 2, queued: 3, succeeded: 4, skipped: 5 };
 const BATCH_POLL_MS = 1000;
 const BATCH_ROWS_SHOWN = 1000; // refused and failed first, so those are always in view
+const BATCH_ITEMS_EVERY_POLL = 500; // up to this many files, the items come with every poll
+const BATCH_ITEMS_EVERY_MS = 5000; // beyond, at most this often while the batch runs
 
 function when(iso) {
   if (!iso) return "—";
@@ -912,8 +914,20 @@ async function batchPage(id) {
     h("div", { class: "batch-head" }, bar, summary),
     h("div", { class: "filters" }, h("label", {}, "按状态筛选 ", filter), h("a", { href: "#/batches" }, "← 全部批次")),
     table, more));
+  // A big batch's items are fetched again only when its progress moved and a few seconds passed
+  // (or it is done); the progress itself every second (GET without items).
+  const url = `/batches/${encodeURIComponent(id)}`;
+  let itemsAt = 0, itemsDone = -1;
   for (;;) {
-    try { last = await api("GET", `/batches/${encodeURIComponent(id)}`); }
+    let due = true;
+    try {
+      const big = last && last.total > BATCH_ITEMS_EVERY_POLL;
+      const head = big ? await api("GET", `${url}?items=false`) : null;
+      due = !head || head.status === "done" ||
+        (head.done !== itemsDone && performance.now() - itemsAt > BATCH_ITEMS_EVERY_MS);
+      if (due) { last = await api("GET", url); itemsAt = performance.now(); itemsDone = last.done; }
+      else last = { ...head, items: last.items };
+    }
     catch (e) { if (!stale(gen)) show(h("p", { class: "error" }, e.message)); return; }
     if (stale(gen)) return;
     bar.max = Math.max(1, last.total);
@@ -921,7 +935,7 @@ async function batchPage(id) {
     title.textContent = `批次 ${last.id}：${BATCH_STATUS_ZH[last.status] || last.status}`;
     summary.textContent = ` ${last.done}/${last.total} · ${countsText(last.counts)} · 创建于 ${when(last.created_at)}`;
     summary.dataset.status = last.status;
-    paint();
+    if (due) paint();
     if (last.status === "done") return;
     await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
     if (stale(gen)) return;

@@ -132,10 +132,12 @@ def list_batches(session: SessionDep, limit: int = Query(50, ge=1, le=500),
 
 
 @router.get("/batches/{batch_id}", response_model=BatchPublic, responses={404: {"model": ErrorPublic}})
-def get_batch(batch_id: str, session: SessionDep) -> BatchPublic:
+def get_batch(batch_id: str, session: SessionDep,
+              items: bool = Query(True, description="false: the progress and counts only (cheap to poll)")
+              ) -> BatchPublic:
     """A batch's progress and every file's status (with the refusal or failure reason, zh + en,
     and the stored document and extraction ids)."""
-    view = store.get_batch(session, batch_id)
+    view = store.get_batch(session, batch_id, with_items=items)
     if view is None:
         raise NotFound(f"no batch with id {batch_id!r}", f"没有编号为 {batch_id!r} 的批次")
     return view
