@@ -298,7 +298,7 @@ def store_extraction(engine: Engine, item_id: int, reader_version: str, doc: Doc
         extraction.extraction.id = key
         try:
             with Session(engine) as session:
-                crud.save_extraction(session, doc, extraction, source=data)
+                crud.save_extraction(session, doc, extraction, source=data, reader_version=reader_version)
         except IntegrityError:
             if not _extraction_exists(engine, key):
                 raise

@@ -13,7 +13,15 @@ from service.contract import Extraction
 from service.document import Document
 from service.errors import UnreadableDocument
 from service.store.db import write_transaction, writing
-from service.store.models import DocumentRow, DocumentSourceRow, ExtractionRow, FieldRow, FindingRow
+from service.store.models import (
+    DocumentRow,
+    DocumentSourceRow,
+    ExtractionRow,
+    ExtractionVersionRow,
+    FieldRow,
+    FindingRow,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +33,13 @@ _FINDING_TABLE: Table = FindingRow.__table__  # type: ignore[attr-defined]
 
 
 def save_extraction(session: Session, doc: Document, extraction: Extraction,
-                    source: bytes | None = None) -> ExtractionRow:
+                    source: bytes | None = None, reader_version: str | None = None) -> ExtractionRow:
     """Store an extraction with its document (created once per sha256), fields and findings.
 
     `source` is the uploaded bytes, kept once per document (re-extraction and page images).
+    `reader_version` (service.batch.version) records, in the same transaction, which reader read
+    these bytes: a later batch skips them. When the bytes already have an extraction under that
+    version, that one stands as the version's (the new extraction is stored all the same).
 
     When the document was stored before under another name, `extraction` is updated in place
     to say the stored name (see _name_as_stored), so what the caller returns is what was stored.
@@ -40,7 +51,7 @@ def save_extraction(session: Session, doc: Document, extraction: Extraction,
         )
     with writing(session):
         try:
-            return _save(session, doc, extraction, source)
+            return _save(session, doc, extraction, source, reader_version)
         except IntegrityError:
             # Another request (or process) stored the same new document between our lookup
             # and our insert.
@@ -48,10 +59,11 @@ def save_extraction(session: Session, doc: Document, extraction: Extraction,
             if session.exec(select(DocumentRow).where(DocumentRow.sha256 == doc.sha256)).first() is None:
                 raise
             write_transaction(session)
-            return _save(session, doc, extraction, source)
+            return _save(session, doc, extraction, source, reader_version)
 
 
-def _save(session: Session, doc: Document, extraction: Extraction, source: bytes | None) -> ExtractionRow:
+def _save(session: Session, doc: Document, extraction: Extraction, source: bytes | None,
+          reader_version: str | None = None) -> ExtractionRow:
     document = _upsert_document(session, doc)
     if source is not None and session.get(DocumentSourceRow, document.id) is None:
         session.add(DocumentSourceRow(document_id=document.id, content=source))
@@ -76,6 +88,8 @@ def _save(session: Session, doc: Document, extraction: Extraction, source: bytes
     findings = _finding_rows(extraction)
     if findings:
         session.exec(insert(_FINDING_TABLE), params=findings)
+    if reader_version is not None:
+        _record_version(session, info.id, doc.sha256, reader_version)
     # What was just written is what the caller holds: no reload (the contract JSON is large).
     expire, session.expire_on_commit = session.expire_on_commit, False
     try:
@@ -83,6 +97,17 @@ def _save(session: Session, doc: Document, extraction: Extraction, source: bytes
     finally:
         session.expire_on_commit = expire
     return row
+
+
+def _record_version(session: Session, extraction_id: str, sha256: str, reader_version: str) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: one statement, no race with a batch or upload that got
+    there first (theirs stands)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.exec(dialect_insert(ExtractionVersionRow).values(
+        extraction_id=extraction_id, sha256=sha256, reader_version=reader_version, created_at=utc_now(),
+    ).on_conflict_do_nothing())
 
 
 def _name_as_stored(extraction: Extraction, document: DocumentRow) -> None:

@@ -22,7 +22,6 @@ from service.document import Document
 from service.errors import NianbaoError
 from service.pool import PoolBusy
 from service.store import crud
-from service.store.models import utc_now
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["extract"])
@@ -132,7 +131,7 @@ def store(session: Session, doc: Document, extraction: Extraction, source: bytes
     (the reader version), the extraction also counts for batches: a later batch given the same
     bytes under the same version skips them instead of reading them again."""
     try:
-        crud.save_extraction(session, doc, extraction, source=source)
+        crud.save_extraction(session, doc, extraction, source=source, reader_version=version)
     except NianbaoError:
         session.rollback()
         raise
@@ -140,27 +139,4 @@ def store(session: Session, doc: Document, extraction: Extraction, source: bytes
         session.rollback()
         log.exception("could not store extraction %s", extraction.extraction.id)
         raise InternalError() from exc
-    if version is not None:
-        _record_version(session, extraction.extraction.id, doc.sha256, version)
     return extraction
-
-
-def _record_version(session: Session, extraction_id: str, sha256: str, version: str) -> None:
-    """The extraction_version row; when these bytes already have one for this version (an
-    earlier upload or a batch got there first), theirs stands (INSERT … ON CONFLICT DO NOTHING:
-    one statement, no race). Its own short transaction after the extraction's: losing it costs
-    a batch one re-read, never the upload. (One transaction with the extraction would need
-    crud.save_extraction to take the version.)"""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    from service.store.db import writing
-    from service.store.models import ExtractionVersionRow
-
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    row = {"extraction_id": extraction_id, "sha256": sha256, "reader_version": version, "created_at": utc_now()}
-    try:
-        with writing(session):
-            session.connection().execute(insert(ExtractionVersionRow).values(**row).on_conflict_do_nothing())
-            session.commit()
-    except Exception:
-        log.exception("could not record the reader version of extraction %s", extraction_id)
