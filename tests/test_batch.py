@@ -559,3 +559,74 @@ def test_an_unreachable_database_is_one_line_exit_2(tmp_path: Path, command: str
     assert done.returncode == 2
     assert "cannot reach the database" in done.stderr and "Traceback" not in done.stderr
     assert "secret" not in done.stderr
+
+
+# --- who drives a batch: interrupted batches ----------------------------------------------------
+
+def _driven_batch(engine: Engine, folder: Path, driver: object) -> str:
+    """A `nianbao batch`-like batch of two files registered by path, driven by `driver`."""
+    from service.batch import store
+
+    with Session(engine) as session:
+        batch = store.create_batch(session, register_paths(write_reports(folder, 2), UPLOAD_LIMIT), origin="cli",
+                                   mode=None, llm_scope=None, reader_version="nianbao test r1",
+                                   driver=driver)  # type: ignore[arg-type]
+        session.commit()
+        return batch.id
+
+
+def _dead_driver() -> object:
+    """A driver on this host whose process has exited (its pid and start token, taken alive)."""
+    from service.batch.driver import Driver, hostname, start_token
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        token = start_token(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert token is not None
+    return Driver(hostname(), child.pid, token)
+
+
+def test_a_batch_is_marked_interrupted_when_its_driver_is_gone_and_never_while_it_lives(
+        tmp_path: Path, database_url: str, db_engine: Engine, make_client: object) -> None:
+    from datetime import timedelta
+
+    from service.batch import store
+    from service.batch.driver import STALE_SECONDS, Driver, hostname, this_process
+    from service.store.models import BatchRow, utc_now
+
+    me = this_process()
+    live = _driven_batch(db_engine, tmp_path / "live", me)
+    elsewhere = _driven_batch(db_engine, tmp_path / "elsewhere", Driver("another-host", 4242, "proc:x:1"))
+    client = make_client(max_upload_bytes=UPLOAD_LIMIT, workers=1)  # type: ignore[operator]
+    # Alive: this process (pid and start token match); another host whose heartbeat is fresh.
+    listed = {b["id"]: b for b in client.get("/batches").json()["batches"]}
+    assert listed[live]["status"] == "queued" and listed[live]["driver"] == f"{hostname()}:{me.pid}"
+    assert listed[elsewhere]["status"] == "queued" and listed[elsewhere]["interrupted_at"] is None
+    with Session(db_engine) as session:
+        assert live not in store.unfinished_batch_ids(session)  # the server leaves it to its driver
+    store.beat(db_engine, live, me)
+
+    dead = _driven_batch(db_engine, tmp_path / "dead", _dead_driver())
+    reused = _driven_batch(db_engine, tmp_path / "reused", Driver(hostname(), os.getpid(), "proc:another:1"))
+    view = client.get(f"/batches/{dead}").json()
+    assert view["status"] == "interrupted" and view["interrupted_at"] and view["driver"] is None
+    assert view["counts"]["queued"] == view["total"] == 2 and view["done"] == 0
+    assert [i["status"] for i in view["items"]] == ["queued", "queued"]
+    assert client.get(f"/batches/{reused}").json()["status"] == "interrupted"  # the pid is another process's now
+
+    with Session(db_engine) as session:
+        row = session.get(BatchRow, elsewhere)
+        assert row is not None
+        row.heartbeat_at = utc_now() - timedelta(seconds=STALE_SECONDS + 1)
+        session.add(row)
+        session.commit()
+        assert store.unfinished_batch_ids(session) == []  # interrupted ones wait for their command
+    listed = {b["id"]: b for b in client.get("/batches").json()["batches"]}
+    assert listed[elsewhere]["status"] == "interrupted"
+    assert listed[live]["status"] == "queued" and listed[live]["interrupted_at"] is None
+    assert store.mark_abandoned(db_engine) == []  # each marked once; the live one never
+    assert store.release(db_engine, live)  # its driver leaves with files unread: interrupted
+    assert client.get(f"/batches/{live}").json()["status"] == "interrupted"

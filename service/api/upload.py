@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 from pydantic import ValidationError
@@ -37,6 +37,21 @@ class Upload:
     filename: str | None
     mode: str | None = None  # auto | deterministic | llm (service.pipeline checks it)
     llm_scope: str | None = None  # doubtful | all
+
+
+# The reading options of POST /extract and POST /batches, as OpenAPI form properties.
+FORM_OPTIONS: dict[str, dict[str, Any]] = {
+    "mode": {"type": "string", "enum": ["auto", "deterministic", "llm"], "default": "auto"},
+    "llm_scope": {"type": "string", "enum": ["doubtful", "all"], "default": "doubtful"},
+}
+
+
+def multipart_body(file: dict[str, Any], other_media: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An OpenAPI request body (openapi_extra): a multipart form of `file` and the reading
+    options, and `other_media` (media type: its content) besides."""
+    form = {"type": "object", "required": ["file"], "properties": {"file": file, **FORM_OPTIONS}}
+    content = {"multipart/form-data": {"schema": form}, **(other_media or {})}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 class ExtractRequest(ExtractTextRequest):
@@ -156,10 +171,10 @@ async def _read_multipart(request: Request) -> Upload:
             )
         data = await files[0].read()
         return Upload(data=data, filename=clean_filename(files[0].filename),
-                      mode=_form_text(form.get("mode")), llm_scope=_form_text(form.get("llm_scope")))
+                      mode=form_text(form.get("mode")), llm_scope=form_text(form.get("llm_scope")))
 
 
-def _form_text(value: object) -> str | None:
+def form_text(value: object) -> str | None:
     """A plain form field's value (a file sent under that name is not one)."""
     if value is None:
         return None

@@ -10,20 +10,33 @@ once, streamed).
 A progress bar (rate, ETA) goes to stderr when it is a terminal; the summary always goes to
 stdout. Exit 0 when nothing failed (refusals are listed, they are not failures of the batch),
 1 when an item failed, 2 for a command that cannot start, 130 when interrupted.
+
+The process drives its batch (service.batch.driver: host, pid, start token, a heartbeat every
+few seconds). Ctrl-C marks the batch `interrupted` before exiting 130; killed outright, the
+next look (`nianbao batch`, GET /batches, the server starting) marks it. Run again over the same
+paths with the same options, the command starts a new batch that skips what was read, and the
+interrupted one names it (`continued_by`): see `cmd_batch`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.errors import NianbaoError
+
+if TYPE_CHECKING:
+    from service.batch.driver import Driver
 
 _POLL_SECONDS = 0.5
 # How often the PostgreSQL feeder tops the queue up.
@@ -32,7 +45,24 @@ _FEED_SECONDS = 0.2
 
 def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str | None = None,
               workers: int | None = None, wait: bool = True) -> int:
+    """Store the batch, read it, print the summary; the exit status (module docstring).
+
+    A re-run after an interruption starts a new batch over the same paths rather than taking
+    the old one over: the paths are listed again (files added or changed since are seen), what
+    was read is skipped at no cost (sha256 + reader version), the old batch's jobs already in
+    the PostgreSQL queue finish under it without two processes driving one batch, and the old
+    batch keeps the record of what happened to it (`interrupted`, `continued_by`)."""
+    try:
+        return _batch(paths, mode=mode, llm_scope=llm_scope, workers=workers, wait=wait)
+    except KeyboardInterrupt:  # before the batch was stored (else `_run` has handled it)
+        print("nianbao batch: interrupted before the batch was stored / 批次存储前已中断", file=sys.stderr)
+        return 130
+
+
+def _batch(paths: Sequence[str], *, mode: str | None, llm_scope: str | None, workers: int | None,
+           wait: bool) -> int:
     from service.batch import store
+    from service.batch.driver import this_process
     from service.batch.settings import batch_settings
     from service.batch.sources import expand_paths, read_paths, register_paths
     from service.batch.version import reader_version
@@ -58,7 +88,11 @@ def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str |
     try:
         if not _migrated(engine, "batch"):
             return 2
+        store.mark_abandoned(engine)  # a run killed earlier: interrupted, so that this one names it
         queued = engine.dialect.name == "postgresql"
+        version = reader_version(resolved, settings, llm_scope)
+        # With --no-wait on PostgreSQL the queue carries the batch on, not this process.
+        driver = None if queued and not wait else this_process()
         progress = _progress()
         with progress:
             # Files are registered by path and read when their turn comes. Embedded: by the pool,
@@ -74,7 +108,9 @@ def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str |
                 listed = read_paths(files, limit) if stream_all else register_paths(files, limit)
                 sources = _counted(listed, progress, reading)
                 batch = store.create_batch(session, sources, origin="cli", mode=mode, llm_scope=llm_scope,
-                                           reader_version=reader_version(resolved, settings, llm_scope))
+                                           reader_version=version, driver=driver,
+                                           inputs_key=_inputs_key(files, mode, llm_scope, version))
+                earlier = store.link_successor(session, batch)
                 if queued:
                     from service.batch.queue import enqueue
 
@@ -82,19 +118,32 @@ def cmd_batch(paths: Sequence[str], *, mode: str | None = None, llm_scope: str |
                 session.commit()
                 batch_id, total = batch.id, batch.total
             progress.remove_task(reading)
+            for old in earlier:
+                print(f"batch {batch_id} goes on from interrupted batch {old} / 接续已中断的批次 {old}",
+                      file=sys.stderr)
             if queued and not wait:
                 print(f"batch {batch_id}: {total} files queued for `nianbao worker` / 已加入队列")
                 return 0
-            interrupted = _run(engine, batch_id, total, settings, progress, queued=queued,
-                               local_worker=settings.workers > 0)
+            try:
+                interrupted = _run(engine, batch_id, total, settings, progress, queued=queued,
+                                   local_worker=settings.workers > 0, driver=driver)
+            finally:
+                store.release(engine, batch_id)  # interrupted: marked so before the exit (130)
         return _summary(engine, batch_id, interrupted)
     finally:
         engine.dispose()
 
 
+def _inputs_key(files: Sequence[Path], mode: str | None, llm_scope: str | None, version: str) -> str:
+    """What a re-run of the same command over the same files with the same options shares."""
+    listed = sorted(os.path.abspath(f) for f in files)
+    return hashlib.sha256(json.dumps([version, mode, llm_scope, listed]).encode()).hexdigest()
+
+
 def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any, *, queued: bool,
-         local_worker: bool) -> bool:
-    """Work the batch with a live progress bar; True when interrupted (Ctrl-C)."""
+         local_worker: bool, driver: Driver | None) -> bool:
+    """Work the batch with a live progress bar (and the driver's heartbeat); True when
+    interrupted (Ctrl-C)."""
     from service.batch import store
 
     with Session(engine) as session:
@@ -102,7 +151,7 @@ def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any
     task = progress.add_task("reading / 读取", total=total,
                              completed=done.succeeded + done.refused + done.failed + done.skipped)
     stop = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(engine, batch_id, progress, task, stop), daemon=True)
+    watcher = threading.Thread(target=_watch, args=(engine, batch_id, progress, task, stop, driver), daemon=True)
     watcher.start()
     try:
         if not queued:
@@ -113,8 +162,6 @@ def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any
             _feed_and_work(engine, batch_id, settings, local_worker)
             _wait_until_done(engine, batch_id)  # jobs other machines still hold
     except KeyboardInterrupt:
-        if not queued:
-            store.requeue_running(engine, batch_id)
         return True
     finally:
         stop.set()
@@ -184,10 +231,16 @@ def _wait_until_done(engine: Engine, batch_id: str) -> None:
         time.sleep(_POLL_SECONDS)
 
 
-def _watch(engine: Engine, batch_id: str, progress: Any, task: Any, stop: threading.Event) -> None:
-    """Progress from the database: items done here or by any other worker."""
-    from service.batch import store
+def _watch(engine: Engine, batch_id: str, progress: Any, task: Any, stop: threading.Event,
+           driver: Driver | None) -> None:
+    """Progress from the database (items done here or by any other worker), and the driver's
+    heartbeat every HEARTBEAT_SECONDS (a failed beat is tried again at the next)."""
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from service.batch import store
+    from service.batch.driver import HEARTBEAT_SECONDS
+
+    beaten = time.monotonic()
     while True:
         stopping = stop.is_set()  # one last look after the work stopped: the bar ends where it did
         with Session(engine) as session:
@@ -195,6 +248,12 @@ def _watch(engine: Engine, batch_id: str, progress: Any, task: Any, stop: thread
         progress.update(task, completed=c.succeeded + c.refused + c.failed + c.skipped)
         if stopping:
             return
+        if driver is not None and time.monotonic() - beaten >= HEARTBEAT_SECONDS:
+            try:
+                store.beat(engine, batch_id, driver)
+                beaten = time.monotonic()
+            except SQLAlchemyError:
+                pass  # the database busy or away for a moment: the next beat is soon
         stop.wait(_POLL_SECONDS)
 
 

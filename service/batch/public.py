@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 ItemStatus = Literal["queued", "running", "succeeded", "refused", "failed", "skipped"]
-BatchStatus = Literal["queued", "running", "done"]
+BatchStatus = Literal["queued", "running", "interrupted", "done"]
 STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "refused", "failed", "skipped")
 FINAL: frozenset[str] = frozenset({"succeeded", "refused", "failed", "skipped"})
 
@@ -44,7 +44,10 @@ class BatchItemPublic(BaseModel):
 
 
 class BatchPublic(BaseModel):
-    """A batch's progress. `status` is `done` once no item is queued or running."""
+    """A batch's progress. `status` is `done` once no item is queued or running; `interrupted`
+    when the `nianbao batch` that drove it stopped (Ctrl-C, killed) with files left that nobody
+    else will read: they stay `queued`; running the same command again goes on with them in a
+    new batch (`continued_by`)."""
 
     id: str
     status: BatchStatus
@@ -57,6 +60,10 @@ class BatchPublic(BaseModel):
     counts: BatchCounts
     created_at: datetime
     finished_at: datetime | None = Field(default=None, description="when the last item finished")
+    interrupted_at: datetime | None = Field(default=None, description="when its driver was found gone")
+    continued_by: str | None = Field(default=None, description="the batch a re-run started to go on with it")
+    driver: str | None = Field(default=None, description="host:pid of the `nianbao batch` carrying it on, "
+                               "while it does")
     items: list[BatchItemPublic] | None = Field(default=None, description="GET /batches/{id} only")
 
 

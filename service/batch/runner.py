@@ -76,8 +76,11 @@ def _one(engine: Engine, item_id: int, settings: Any, stop: threading.Event | No
 
 
 def resume_unfinished(engine: Engine, settings: Any) -> threading.Thread | None:
-    """Run, one after the other in the background, every batch with items left queued or
-    running (by a process that stopped); None when there is none."""
+    """Run, one after the other in the background, every batch the server carries on with items
+    left queued or running (by a process that stopped); None when there is none. First, the
+    batches of `nianbao batch` processes that are gone are marked interrupted (a re-run of
+    the command goes on with them, not the server)."""
+    store.mark_abandoned(engine)
     with Session(engine) as session:
         batch_ids = store.unfinished_batch_ids(session)
     if not batch_ids:

@@ -20,8 +20,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
+from service.batch.driver import Driver
 from service.batch.public import (
     FINAL,
     BatchCounts,
@@ -55,15 +56,21 @@ def new_batch_id() -> str:
 
 
 def create_batch(session: Session, sources: Iterable[Source], *, origin: str, mode: str | None,
-                 llm_scope: str | None, reader_version: str) -> BatchRow:
+                 llm_scope: str | None, reader_version: str, driver: Driver | None = None,
+                 inputs_key: str | None = None) -> BatchRow:
     """The batch and its items, in the session's transaction (the caller commits, after
     enqueueing the jobs in the same transaction on PostgreSQL). A refused source is an item
     `refused` at once; bytes already read by `reader_version` an item `skipped`; the rest
     `queued`, their bytes in `batch_source` so that any machine's worker can read them. A
     source registered by its path (no bytes: `sources.register_paths`, this machine only) is
-    queued with the path; its bytes are read, hashed and perhaps skipped when claimed."""
+    queued with the path; its bytes are read, hashed and perhaps skipped when claimed.
+    `driver`: the process that carries the batch on (`nianbao batch`), None when the server or
+    the queue does; `inputs_key`: what a re-run of the same command finds it by."""
     batch = BatchRow(id=new_batch_id(), origin=origin, mode=mode, llm_scope=llm_scope,
-                     reader_version=reader_version, total=0)
+                     reader_version=reader_version, total=0, inputs_key=inputs_key)
+    if driver is not None:
+        batch.driver_host, batch.driver_pid, batch.driver_token = driver.host, driver.pid, driver.token
+        batch.heartbeat_at = utc_now()
     session.add(batch)
     session.flush()
     position = 0
@@ -149,16 +156,7 @@ def feed(engine: Engine, batch_id: str, limit: int, window: int, enqueue: Any) -
                     continue
                 loaded = load(source, limit)  # one file in memory at a time
                 item.source_path = item.source_member = None
-                if loaded.data is None:
-                    _set_refused(item, loaded.refusal)
-                    _finish(session, item, "refused")
-                    continue
-                item.sha256 = hashlib.sha256(loaded.data).hexdigest()
-                item.size = len(loaded.data)
-                done = done_extraction(session, item.sha256, version)
-                if done is not None:
-                    item.extraction_id, item.document_id = done
-                    _finish(session, item, "skipped")
+                if _take_bytes(session, item, loaded, version) is not None or loaded.data is None:
                     continue
                 session.add(item)
                 content = BatchSourceRow(item_id=item_id, content=loaded.data)
@@ -181,8 +179,12 @@ def queued_item_ids(session: Session, batch_id: str) -> list[int]:
 
 
 def unfinished_batch_ids(session: Session) -> list[str]:
-    """Batches with items queued or running, oldest first."""
-    query = (select(BatchItemRow.batch_id).where(col(BatchItemRow.status).in_(("queued", "running")))
+    """Batches the server carries on (no `nianbao batch` drives them, none was interrupted) with
+    items queued or running, oldest first."""
+    query = (select(BatchItemRow.batch_id)
+             .join(BatchRow, col(BatchRow.id) == col(BatchItemRow.batch_id))
+             .where(col(BatchItemRow.status).in_(("queued", "running")))
+             .where(col(BatchRow.driver_pid).is_(None)).where(col(BatchRow.interrupted_at).is_(None))
              .group_by(col(BatchItemRow.batch_id)).order_by(func.min(BatchItemRow.id)))
     return list(session.exec(query).all())
 
@@ -225,21 +227,10 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | Non
             return item.status
         batch = session.get(BatchRow, item.batch_id)
         assert batch is not None
-        if loaded is not None:
-            if loaded.data is None:
-                _set_refused(item, loaded.refusal)
-                _finish(session, item, "refused")
-                session.commit()
-                return "refused"
-            item.sha256 = hashlib.sha256(loaded.data).hexdigest()
-            item.size = len(loaded.data)
-        if item.sha256 is not None:
-            done = done_extraction(session, item.sha256, reader_version_of(batch))
-            if done is not None:
-                item.extraction_id, item.document_id = done
-                _finish(session, item, "skipped")
-                session.commit()
-                return "skipped"
+        final = _take_bytes(session, item, loaded, reader_version_of(batch))
+        if final is not None:
+            session.commit()
+            return final
         data = loaded.data if loaded is not None else None
         source = None if data is not None else session.get(BatchSourceRow, item_id)
         if source is not None:
@@ -257,6 +248,27 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | Non
         session.commit()
         return Claim(item_id=item_id, batch_id=batch.id, filename=item.filename, data=data,
                      mode=batch.mode, llm_scope=batch.llm_scope)
+
+
+def _take_bytes(session: Session, item: BatchItemRow, loaded: Source | None, version: str) -> str | None:
+    """Record what reading the item's file gave (`loaded`; None: its bytes were stored before):
+    `refused` when it could not be read, `skipped` when these bytes were already read by
+    `version`, each final (returned); None when the item is still to be read."""
+    if loaded is not None:
+        if loaded.data is None:
+            _set_refused(item, loaded.refusal)
+            _finish(session, item, "refused")
+            return "refused"
+        item.sha256 = hashlib.sha256(loaded.data).hexdigest()
+        item.size = len(loaded.data)
+    if item.sha256 is None:
+        return None
+    done = done_extraction(session, item.sha256, version)
+    if done is None:
+        return None
+    item.extraction_id, item.document_id = done
+    _finish(session, item, "skipped")
+    return "skipped"
 
 
 def _load_registered(engine: Engine, item_id: int, limit: int | None) -> Source | None:
@@ -362,16 +374,98 @@ def requeue(engine: Engine, item_id: int) -> None:
             session.commit()
 
 
-def requeue_running(engine: Engine, batch_id: str) -> None:
-    """After an interruption, what was running is queued again (its process stopped)."""
+# --- who drives a batch (service.batch.driver) --------------------------------------------------
+
+def beat(engine: Engine, batch_id: str, driver: Driver) -> None:
+    """The driver is alive: its heartbeat, now (only while it still drives the batch)."""
     with Session(engine) as session:
         write_transaction(session)
-        items = session.exec(select(BatchItemRow).where(BatchItemRow.batch_id == batch_id)
-                             .where(BatchItemRow.status == "running")).all()
-        for item in items:
+        session.exec(update(BatchRow).where(col(BatchRow.id) == batch_id)
+                     .where(col(BatchRow.driver_pid) == driver.pid).where(col(BatchRow.driver_token) == driver.token)
+                     .values(heartbeat_at=utc_now()))
+        session.commit()
+
+
+def release(engine: Engine, batch_id: str) -> bool:
+    """The driver stops driving (done, or Ctrl-C): see `_let_driver_go`. True when the batch is
+    now `interrupted`."""
+    with Session(engine) as session:
+        write_transaction(session)
+        batch = _locked_batch(session, batch_id)
+        if batch is None or batch.driver_pid is None:
+            return batch is not None and batch.interrupted_at is not None
+        interrupted = _let_driver_go(session, batch)
+        session.commit()
+        return interrupted
+
+
+def mark_abandoned(engine: Engine, batch_id: str | None = None) -> list[str]:
+    """Batches (`batch_id`: that one only) whose `nianbao batch` driver is gone without saying so
+    (SIGKILL, a closed terminal, a lost machine): let go of that driver (`_let_driver_go`). The
+    ids now `interrupted`. A batch whose driver is alive is never touched."""
+    from service.batch.driver import alive
+
+    query = select(BatchRow).where(col(BatchRow.driver_pid).is_not(None))
+    if batch_id is not None:
+        query = query.where(BatchRow.id == batch_id)
+    now = utc_now()
+    with Session(engine) as session:  # a few rows: the batches being driven now
+        gone = [row.id for row in session.exec(query).all()
+                if not alive(row.driver_host, row.driver_pid, row.driver_token, row.heartbeat_at, now)]
+    interrupted = []
+    for gone_id in gone:
+        with Session(engine) as session:
+            write_transaction(session)
+            batch = _locked_batch(session, gone_id)  # looked at again under the lock: it may have just ended
+            if batch is None or batch.driver_pid is None or \
+                    alive(batch.driver_host, batch.driver_pid, batch.driver_token, batch.heartbeat_at, utc_now()):
+                continue
+            if _let_driver_go(session, batch):
+                interrupted.append(gone_id)
+            session.commit()
+    return interrupted
+
+
+def link_successor(session: Session, batch: BatchRow) -> list[str]:
+    """A re-run of the same command (same `inputs_key`): the interrupted batches it goes on from
+    now name it as their successor (in the session's transaction). Their ids."""
+    if batch.inputs_key is None:
+        return []
+    earlier = session.exec(select(BatchRow).where(BatchRow.inputs_key == batch.inputs_key)
+                           .where(BatchRow.id != batch.id).where(col(BatchRow.interrupted_at).is_not(None))
+                           .where(col(BatchRow.continued_by).is_(None))).all()
+    for row in earlier:
+        row.continued_by = batch.id
+        session.add(row)
+    return [row.id for row in earlier]
+
+
+def _let_driver_go(session: Session, batch: BatchRow) -> bool:
+    """The driver no longer carries the batch on. What its process was reading is queued again
+    (embedded store: the process is gone). Work left that only a driver does (embedded: every
+    item not final; PostgreSQL: the items never moved into the queue) makes the batch
+    `interrupted`; on PostgreSQL with every item in the queue, the queue carries it on (workers
+    finish it). True when interrupted."""
+    queue = session.get_bind().dialect.name == "postgresql"
+    if not queue:
+        for item in session.exec(select(BatchItemRow).where(BatchItemRow.batch_id == batch.id)
+                                 .where(BatchItemRow.status == "running")).all():
             item.status = "queued"
             session.add(item)
-        session.commit()
+    left = (select(func.count()).select_from(BatchItemRow).where(BatchItemRow.batch_id == batch.id)
+            .where(col(BatchItemRow.status).in_(("queued", "running"))))
+    if queue:
+        left = left.where(col(BatchItemRow.source_path).is_not(None))
+    interrupted = session.exec(left).one() > 0
+    if interrupted:
+        batch.interrupted_at = utc_now()
+    batch.driver_pid = None  # what the batch recorded of its driver (host, token) stays
+    session.add(batch)
+    return interrupted
+
+
+def _locked_batch(session: Session, batch_id: str) -> BatchRow | None:
+    return session.exec(select(BatchRow).where(BatchRow.id == batch_id).with_for_update()).first()
 
 
 def _final(engine: Engine, item_id: int, status: str, reason: NianbaoError | None) -> str:
@@ -424,7 +518,8 @@ def batch_public(session: Session, batch: BatchRow, *, with_items: bool = False)
     tally = counts(session, batch.id)
     left = tally.queued + tally.running
     started = tally.running or tally.succeeded or tally.refused or tally.failed or tally.skipped
-    status: BatchStatus = "done" if left == 0 else ("running" if started else "queued")
+    status: BatchStatus = "done" if left == 0 else (
+        "interrupted" if batch.interrupted_at is not None else "running" if started else "queued")
     finished_at: datetime | None = None
     if status == "done":
         finished_at = session.exec(select(func.max(BatchItemRow.updated_at))
@@ -438,6 +533,8 @@ def batch_public(session: Session, batch: BatchRow, *, with_items: bool = False)
         id=batch.id, status=status, origin=batch.origin, mode=batch.mode, llm_scope=batch.llm_scope,
         reader_version=batch.reader_version, total=batch.total, done=batch.total - left, counts=tally,
         created_at=batch.created_at, finished_at=finished_at or batch.created_at if status == "done" else None,
+        interrupted_at=batch.interrupted_at, continued_by=batch.continued_by,
+        driver=None if batch.driver_pid is None else f"{batch.driver_host}:{batch.driver_pid}",
         items=items,
     )
 

@@ -63,29 +63,25 @@ def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: 
     except ReaderCrashed as exc:
         # A reader process died under this file twice: maybe the file, maybe the machine (an
         # OOM kill on a busy worker). Not a clean refusal: retried, then `failed`.
-        return _failed(engine, item_id, claimed.filename, exc, final_attempt)
+        log.warning("batch item %s (%s): %s", item_id, claimed.filename, exc)
+        return _failed(engine, item_id, exc, final_attempt)
     except NianbaoError as refusal:
         return store.store_refusal(engine, item_id, refusal)
     except Exception as exc:
         log.exception("batch item %s (%s) failed", item_id, claimed.filename)
-        if not final_attempt:
-            store.requeue(engine, item_id)
-            raise
-        return store.store_failure(engine, item_id, exc)
+        return _failed(engine, item_id, exc, final_attempt)
     try:
         return store.store_extraction(engine, item_id, version, doc, extraction, claimed.data)
     except NianbaoError as refusal:  # the store refuses some texts (NUL characters)
         return store.store_refusal(engine, item_id, refusal)
     except Exception as exc:
         log.exception("batch item %s (%s): storing failed", item_id, claimed.filename)
-        if not final_attempt:
-            store.requeue(engine, item_id)
-            raise
-        return store.store_failure(engine, item_id, exc)
+        return _failed(engine, item_id, exc, final_attempt)
 
 
-def _failed(engine: Engine, item_id: int, filename: str, exc: Exception, final_attempt: bool) -> str:
-    log.warning("batch item %s (%s): %s", item_id, filename, exc)
+def _failed(engine: Engine, item_id: int, exc: Exception, final_attempt: bool) -> str:
+    """`failed` on the final attempt; before it, the item queued again and `exc` raised for the
+    queue to retry."""
     if not final_attempt:
         store.requeue(engine, item_id)
         raise exc

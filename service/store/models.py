@@ -214,6 +214,19 @@ class BatchRow(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+    # Who drives the batch (service.batch.driver). A `nianbao batch` process: its host, pid and
+    # start token, and a heartbeat it renews every few seconds; none for a batch the server
+    # (SQLite: resumed at its start-up) or the queue (PostgreSQL jobs) carries on.
+    driver_host: str | None = Field(default=None, max_length=255)
+    driver_pid: int | None = None
+    driver_token: str | None = Field(default=None, max_length=128)
+    heartbeat_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    # Set when the driver is gone with work left that nobody else will do (status `interrupted`).
+    interrupted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    # The batch a re-run of the same command started to go on with this one's work.
+    continued_by: str | None = Field(default=None, max_length=32)
+    # sha256 of the command's inputs (resolved paths and options): how a re-run finds this batch.
+    inputs_key: str | None = Field(default=None, max_length=64, index=True)
 
 
 class BatchItemRow(SQLModel, table=True):

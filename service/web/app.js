@@ -842,7 +842,7 @@ document.addEventListener("keydown", (ev) => {
 
 // ---------- batches ----------
 
-const BATCH_STATUS_ZH = { queued: "排队中", running: "处理中", done: "已完成" };
+const BATCH_STATUS_ZH = { queued: "排队中", running: "处理中", interrupted: "已中断", done: "已完成" };
 const ITEM_STATUS_ZH = { queued: "排队中", running: "处理中", succeeded: "成功", refused: "已拒绝", failed: "失败", skipped: "已跳过（此前已读取）" };
 const ITEM_ORDER = { refused: 0, failed: 1, running: 2, queued: 3, succeeded: 4, skipped: 5 };
 const BATCH_POLL_MS = 1000;
@@ -861,6 +861,19 @@ function countsText(c) {
     (c.queued + c.running ? ` · 待处理 ${c.queued + c.running}` : "");
 }
 
+/** An interrupted batch names the batch a re-run of its command started to go on with it. */
+function successor(b) {
+  if (!b.continued_by) return "";
+  return h("span", { class: "successor" }, "，已由 ",
+    h("a", { href: `#/batches/${encodeURIComponent(b.continued_by)}` }, b.continued_by), " 接续");
+}
+
+/** What an interrupted batch's reader should do next. */
+function interruptedHint(b) {
+  if (b.status !== "interrupted") return "";
+  return b.continued_by ? "" : "命令行批次在完成前被中断；再次运行同一条 nianbao batch 命令即可继续，已读取的文件会被跳过。";
+}
+
 async function batchesPage() {
   show(h("p", {}, "加载中…"));
   const gen = routeGen;
@@ -869,7 +882,7 @@ async function batchesPage() {
   if (stale(gen)) return;
   const rows = (data.batches || []).map((b) => h("tr", { class: "batch-row", dataset: { id: b.id } },
     h("td", {}, h("a", { href: `#/batches/${encodeURIComponent(b.id)}` }, b.id)),
-    h("td", { class: `bstatus ${b.status}` }, BATCH_STATUS_ZH[b.status] || b.status),
+    h("td", { class: `bstatus ${b.status}` }, BATCH_STATUS_ZH[b.status] || b.status, successor(b)),
     h("td", {}, h("progress", { max: String(Math.max(1, b.total)), value: String(b.done) }), ` ${b.done}/${b.total}`),
     h("td", {}, countsText(b.counts)),
     h("td", {}, b.origin === "cli" ? "命令行" : "网页/接口"),
@@ -886,6 +899,8 @@ async function batchPage(id) {
   const title = h("h1", {}, `批次 ${id}`);
   const bar = h("progress", { id: "batch-progress", max: "1", value: "0" });
   const summary = h("span", { id: "batch-summary" }, "加载中…");
+  const next = h("span", { id: "batch-successor" });
+  const hint = h("p", { class: "hint", id: "batch-interrupted" });
   const filter = select("status", "", [["", "全部状态"], ...Object.entries(ITEM_STATUS_ZH)]);
   filter.id = "batch-filter";
   const body = h("tbody", {});
@@ -911,7 +926,7 @@ async function batchPage(id) {
   };
   filter.addEventListener("change", paint);
   show(h("section", {}, title,
-    h("div", { class: "batch-head" }, bar, summary),
+    h("div", { class: "batch-head" }, bar, summary, next), hint,
     h("div", { class: "filters" }, h("label", {}, "按状态筛选 ", filter), h("a", { href: "#/batches" }, "← 全部批次")),
     table, more));
   // A big batch's items are fetched again only when its progress moved and a few seconds passed
@@ -923,7 +938,7 @@ async function batchPage(id) {
     try {
       const big = last && last.total > BATCH_ITEMS_EVERY_POLL;
       const head = big ? await api("GET", `${url}?items=false`) : null;
-      due = !head || head.status === "done" ||
+      due = !head || head.status === "done" || head.status === "interrupted" ||
         (head.done !== itemsDone && performance.now() - itemsAt > BATCH_ITEMS_EVERY_MS);
       if (due) { last = await api("GET", url); itemsAt = performance.now(); itemsDone = last.done; }
       else last = { ...head, items: last.items };
@@ -935,8 +950,11 @@ async function batchPage(id) {
     title.textContent = `批次 ${last.id}：${BATCH_STATUS_ZH[last.status] || last.status}`;
     summary.textContent = ` ${last.done}/${last.total} · ${countsText(last.counts)} · 创建于 ${when(last.created_at)}`;
     summary.dataset.status = last.status;
+    next.replaceChildren(successor(last));
+    hint.textContent = interruptedHint(last);
     if (due) paint();
-    if (last.status === "done") return;
+    // Interrupted with nothing running: nothing moves until the command runs again.
+    if (last.status === "done" || (last.status === "interrupted" && !last.counts.running)) return;
     await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
     if (stale(gen)) return;
   }

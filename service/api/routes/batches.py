@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from service.api.deps import EngineDep, SessionDep, SettingsDep
 from service.api.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from service.api.public import ErrorPublic
-from service.api.upload import MULTIPART_OVERHEAD_BYTES, _Body
+from service.api.upload import MULTIPART_OVERHEAD_BYTES, _Body, form_text, multipart_body
 from service.batch import store
 from service.batch.public import BatchList, BatchPublic
 from service.batch.settings import batch_settings
@@ -29,25 +29,8 @@ from service.ingest.filename import clean_filename
 
 router = APIRouter(tags=["batches"])
 
-_REQUEST_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"},
-                                 "description": "the reports, one part each, or one .zip of them"},
-                        "mode": {"type": "string", "enum": ["auto", "deterministic", "llm"], "default": "auto"},
-                        "llm_scope": {"type": "string", "enum": ["doubtful", "all"], "default": "doubtful"},
-                    },
-                }
-            }
-        },
-    }
-}
+_REQUEST_BODY = multipart_body({"type": "array", "items": {"type": "string", "format": "binary"},
+                                "description": "the reports, one part each, or one .zip of them"})
 _REFUSALS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorPublic} for status in (400, 413, 415, 422)}
 
 
@@ -76,7 +59,7 @@ async def create_batch(request: Request, response: Response, engine: EngineDep,
             files = [value for value in form.getlist("file") if isinstance(value, UploadFile)]
             if not files:
                 raise InvalidRequest("the form carries no file in the field 'file'", "表单字段 file 中没有文件")
-            mode, llm_scope = _text(form.get("mode")), _text(form.get("llm_scope"))
+            mode, llm_scope = form_text(form.get("mode")), form_text(form.get("llm_scope"))
             resolved = resolve_mode(mode, settings)
             check_scope(llm_scope)
             batch = await run_in_threadpool(_store, engine, settings, files, mode, llm_scope, resolved)
@@ -115,28 +98,23 @@ def _store(engine: Engine, settings: Settings, files: list[UploadFile], mode: st
         return store.batch_public(session, batch)
 
 
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidRequest("mode and llm_scope must be plain form fields, not files",
-                             "mode 与 llm_scope 须为普通表单字段，不能是文件")
-    return value.strip() or None
-
-
 @router.get("/batches", response_model=BatchList)
-def list_batches(session: SessionDep, limit: int = Query(50, ge=1, le=500),
+def list_batches(session: SessionDep, engine: EngineDep, limit: int = Query(50, ge=1, le=500),
                  offset: int = Query(0, ge=0)) -> BatchList:
-    """Batches, newest first, with their counts (no items)."""
+    """Batches, newest first, with their counts (no items). A batch whose `nianbao batch` was
+    killed is marked `interrupted` here, when it is looked at."""
+    store.mark_abandoned(engine)
     return BatchList(batches=store.list_batches(session, limit=limit, offset=offset))
 
 
 @router.get("/batches/{batch_id}", response_model=BatchPublic, responses={404: {"model": ErrorPublic}})
-def get_batch(batch_id: str, session: SessionDep,
+def get_batch(batch_id: str, session: SessionDep, engine: EngineDep,
               items: bool = Query(True, description="false: the progress and counts only (cheap to poll)")
               ) -> BatchPublic:
     """A batch's progress and every file's status (with the refusal or failure reason, zh + en,
-    and the stored document and extraction ids)."""
+    and the stored document and extraction ids). A batch whose `nianbao batch` was killed is
+    marked `interrupted` here, when it is looked at."""
+    store.mark_abandoned(engine, batch_id)
     view = store.get_batch(session, batch_id, with_items=items)
     if view is None:
         raise NotFound(f"no batch with id {batch_id!r}", f"没有编号为 {batch_id!r} 的批次")

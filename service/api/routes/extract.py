@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +16,7 @@ from service import pipeline, pool
 from service.api.deps import SessionDep, SettingsDep
 from service.api.errors import InternalError, error_body
 from service.api.public import ErrorPublic
-from service.api.upload import DRAIN_FACTOR, ExtractRequest, Upload, read_upload
+from service.api.upload import DRAIN_FACTOR, ExtractRequest, Upload, multipart_body, read_upload
 from service.config import Settings
 from service.contract import Extraction
 from service.document import Document
@@ -26,25 +27,8 @@ from service.store import crud
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["extract"])
 
-_REQUEST_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "mode": {"type": "string", "enum": ["auto", "deterministic", "llm"], "default": "auto"},
-                        "llm_scope": {"type": "string", "enum": ["doubtful", "all"], "default": "doubtful"},
-                    },
-                }
-            },
-            "application/json": {"schema": ExtractRequest.model_json_schema()},
-        },
-    }
-}
+_REQUEST_BODY = multipart_body({"type": "string", "format": "binary"},
+                               {"application/json": {"schema": ExtractRequest.model_json_schema()}})
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorPublic} for status in (400, 413, 415, 422, 500, 503)
 }
@@ -100,28 +84,29 @@ def _options(upload: Upload, settings: Settings | None) -> dict[str, Any]:
             if v is not None}
 
 
-async def _read(reading: Awaitable[tuple[Document, Extraction]], upload: Upload) -> tuple[Document, Extraction]:
-    """The pipeline's result; a refusal passes through, anything else is a logged 500."""
+@contextmanager
+def _pipeline_errors(upload: Upload) -> Iterator[None]:
+    """Around the pipeline: a refusal passes through (logged), anything else is a logged 500."""
     try:
-        return await reading
+        yield
     except NianbaoError as refusal:
         log.info("refused %r: %s", upload.filename, refusal.message_en)
         raise
     except Exception as exc:
         log.exception("pipeline failed on %r (%d bytes)", upload.filename, len(upload.data))
         raise InternalError() from exc
+
+
+async def _read(reading: Awaitable[tuple[Document, Extraction]], upload: Upload) -> tuple[Document, Extraction]:
+    """The pipeline's result (in the pool)."""
+    with _pipeline_errors(upload):
+        return await reading
 
 
 def extract_and_store(session: Session, upload: Upload, settings: Settings | None = None) -> Extraction:
     """Pipeline (in this thread) then storage; a refusal or a failure stores nothing."""
-    try:
+    with _pipeline_errors(upload):
         doc, extraction = pipeline.extract_bytes(upload.data, upload.filename, **_options(upload, settings))
-    except NianbaoError as refusal:
-        log.info("refused %r: %s", upload.filename, refusal.message_en)
-        raise
-    except Exception as exc:
-        log.exception("pipeline failed on %r (%d bytes)", upload.filename, len(upload.data))
-        raise InternalError() from exc
     return store(session, doc, extraction, upload.data, version=_version(upload, settings))
 
 
