@@ -319,6 +319,8 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
     assert len(good_shas) == len(reports)
     env = _env(database_url) | {"NIANBAO_BATCH_FEED_WINDOW": str(FEED_WINDOW)}
 
+    from service.batch import store
+
     first = subprocess.Popen(_batch_command(str(folder)), cwd=REPO, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -327,9 +329,30 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline, "the first run never got going"
             time.sleep(0.05)
+        # Its driver alive: whoever looks leaves the batch running.
+        assert store.mark_abandoned(db_engine) == []
+        with Session(db_engine) as session:
+            (running,) = store.list_batches(session)
+        assert running.status == "running" and running.driver is not None
         os.killpg(first.pid, signal.SIGKILL)  # no goodbye: the worst interruption
     finally:
         first.wait(timeout=60)
+    with Session(db_engine) as session:
+        assert store.get_batch(session, running.id, with_items=False).status == "running"  # type: ignore[union-attr]
+    assert store.mark_abandoned(db_engine) == [running.id]  # the next look: the driver is gone
+    with Session(db_engine) as session:
+        killed = store.get_batch(session, running.id, with_items=False)
+        final = _final_count(db_engine) + _final_count(db_engine, "refused") + _final_count(db_engine, "skipped")
+        unfed = session.exec(select(BatchItemRow.id).where(col(BatchItemRow.source_path).is_not(None))).all()
+    assert killed is not None and killed.status == "interrupted" and killed.driver is None
+    c = killed.counts
+    assert c.queued + c.running == killed.total - final and killed.done == final and c.failed == 0
+    if database_url.startswith("sqlite"):
+        assert c.running == 0  # what the dead process was reading is queued again
+    else:
+        # The files never fed stay queued under the interrupted batch, with no job: no orphan jobs.
+        assert unfed and c.queued >= len(unfed)
+        assert not set(unfed) & _job_item_ids(db_engine)
     with Session(db_engine) as session:
         stored_before = session.exec(select(func.count()).select_from(ExtractionVersionRow)).one()
         parked = session.exec(select(func.count()).select_from(BatchSourceRow)).one()
@@ -350,6 +373,11 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
                             text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
     summary = parse_summary(second.stdout)
+    # The re-run is a new batch that skips what was read; the interrupted one names it.
+    with Session(db_engine) as session:
+        latest, old = store.list_batches(session)
+    assert old.id == running.id and old.status == "interrupted" and old.continued_by == latest.id
+    assert latest.status == "done" and f"goes on from interrupted batch {old.id}" in second.stderr
     assert summary.total == len(reports) + len(bad.expected)
     assert summary.failed == 0
     assert summary.refused == len(bad.expected)
@@ -370,6 +398,54 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
     assert (again.succeeded, again.skipped, again.refused, again.failed) == (0, len(reports), len(bad.expected), 0)
     with Session(db_engine) as session:
         assert session.exec(select(func.count()).select_from(ExtractionRow)).one() == len(reports)
+
+
+def _job_item_ids(engine: Engine) -> set[int]:
+    """The items that have a Procrastinate job (PostgreSQL)."""
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT (args->>'item_id')::int FROM procrastinate.procrastinate_jobs "
+                                       "WHERE args ? 'item_id'")).all()
+    return {row[0] for row in rows}
+
+
+def test_ctrl_c_marks_the_batch_interrupted_at_once_and_exits_130(
+        tmp_path: Path, database_url: str, db_engine: Engine) -> None:
+    """SIGINT to the command's process group (what a terminal's Ctrl-C sends): the command marks
+    its batch interrupted itself, with the counts right, and exits 130."""
+    from service.batch import store
+
+    folder = tmp_path / "season"
+    write_reports(folder, 80)
+    env = _env(database_url) | {"NIANBAO_BATCH_FEED_WINDOW": str(FEED_WINDOW), "NIANBAO_WORKERS": "1"}
+    run = subprocess.Popen(_batch_command(str(folder)), cwd=REPO, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _final_count(db_engine) < 5:
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "the run never got going"
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 130, out + err
+    assert "interrupted / 已中断" in out and "Traceback" not in err
+    with Session(db_engine) as session:
+        (view,) = store.list_batches(session)  # no one else looked: the command marked it
+    c = view.counts
+    assert view.status == "interrupted" and view.driver is None and view.interrupted_at is not None
+    assert c.failed == 0 and c.succeeded >= 5 and c.queued > 0
+    assert c.queued + c.running + view.done == view.total == 80
+    summary = parse_summary(out)
+    assert summary.succeeded <= c.succeeded  # the summary was printed after the batch was marked
+    if database_url.startswith("sqlite"):
+        assert c.running == 0
+    assert store.mark_abandoned(db_engine) == []  # already let go of: nothing more to mark
 
 
 def test_cli_batch_refuses_bad_input_before_starting(tmp_path: Path, database_url: str) -> None:
