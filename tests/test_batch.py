@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from service.batch.driver import Driver
 from service.batch.sources import (
     MAX_MEMBERS,
     NoSuchInput,
@@ -639,21 +640,21 @@ def test_an_unreachable_database_is_one_line_exit_2(tmp_path: Path, command: str
 
 # --- who drives a batch: interrupted batches ----------------------------------------------------
 
-def _driven_batch(engine: Engine, folder: Path, driver: object) -> str:
+def _driven_batch(engine: Engine, folder: Path, driver: Driver) -> str:
     """A `nianbao batch`-like batch of two files registered by path, driven by `driver`."""
     from service.batch import store
 
     with Session(engine) as session:
         batch = store.create_batch(session, register_paths(write_reports(folder, 2), UPLOAD_LIMIT), origin="cli",
                                    mode=None, llm_scope=None, reader_version="nianbao test r1",
-                                   driver=driver)  # type: ignore[arg-type]
+                                   driver=driver)
         session.commit()
         return batch.id
 
 
-def _dead_driver() -> object:
+def _dead_driver() -> Driver:
     """A driver on this host whose process has exited (its pid and start token, taken alive)."""
-    from service.batch.driver import Driver, hostname, start_token
+    from service.batch.driver import hostname, start_token
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
@@ -670,7 +671,7 @@ def test_a_batch_is_marked_interrupted_when_its_driver_is_gone_and_never_while_i
     from datetime import timedelta
 
     from service.batch import store
-    from service.batch.driver import STALE_SECONDS, Driver, hostname, this_process
+    from service.batch.driver import STALE_SECONDS, hostname, this_process
     from service.store.models import BatchRow, utc_now
 
     me = this_process()

@@ -436,8 +436,45 @@ def test_batch_upload_journey(server: Server, browser: Browser, tmp_path: Path) 
     expect(page.locator("#batch-summary")).to_have_attribute("data-status", "done", timeout=120_000)
     expect(page.locator("#batch-items td.fname")).to_have_text(["季度.zip/a/second.txt", "季度.zip/a/first.txt"])
     expect(page.locator("#batch-items td.istatus")).to_have_text(["成功", "已跳过（此前已读取）"])
+
+    # A `nianbao batch` killed mid-run: the next look shows it 已中断, its files still queued, and
+    # links to the batch that went on with it.
+    interrupted = _killed_cli_batch(server.database_url, files[:2], continued_by=batch_id)
+    page.goto(f"{server.url}/#/batches")
+    row = page.locator(f"tr.batch-row[data-id='{interrupted}']")
+    expect(row.locator("td.bstatus")).to_contain_text("已中断")
+    expect(row).to_contain_text("0/2")
+    row.locator(f"a[href='#/batches/{interrupted}']").click()
+    expect(page.locator("#batch-summary")).to_have_attribute("data-status", "interrupted")
+    expect(page.locator("h1")).to_contain_text("已中断")
+    expect(page.locator("#batch-items td.istatus")).to_have_text(["排队中", "排队中"])
+    page.locator("#batch-successor a").click()
+    expect(page).to_have_url(re.compile(f"#/batches/{batch_id}$"))
+    expect(page.locator("#batch-summary")).to_have_attribute("data-status", "done")
     assert dialogs == []
     context.close()
+
+
+def _killed_cli_batch(database_url: str, files: list[Path], *, continued_by: str) -> str:
+    """A CLI batch of `files` whose driver process is gone, named as continued by `continued_by`."""
+    from sqlmodel import Session
+
+    from service.batch import store
+    from service.batch.sources import register_paths
+    from service.store.db import make_engine
+    from tests.test_batch import _dead_driver
+
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            batch = store.create_batch(session, register_paths(files, 1_000_000), origin="cli", mode=None,
+                                       llm_scope=None, reader_version="nianbao ui-test r1",
+                                       driver=_dead_driver())
+            batch.continued_by = continued_by
+            session.commit()
+            return batch.id
+    finally:
+        engine.dispose()
 
 
 def test_a_big_batch_page_follows_progress_without_the_items_every_second(server: Server, browser: Browser) -> None:
