@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -301,18 +300,17 @@ def _final_count(engine: Engine, status: str = "succeeded") -> int:
                             .where(BatchItemRow.status == status)).one()
 
 
-@pytest.fixture
-def db_engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+def _wait_until_stored(engine: Engine, process: subprocess.Popen[bytes] | subprocess.Popen[str], n: int) -> None:
+    """Until the running `nianbao batch` has read `n` files."""
+    deadline = time.monotonic() + 120
+    while _final_count(engine) < n:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run never got going"
+        time.sleep(0.05)
 
 
 def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
-        tmp_path: Path, database_url: str, db_engine: Engine) -> None:
+        tmp_path: Path, database_url: str, engine: Engine) -> None:
     folder = tmp_path / "season"
     reports = write_reports(folder, 240)
     bad = write_bad_files(folder / "bad")
@@ -325,25 +323,21 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
     first = subprocess.Popen(_batch_command(str(folder)), cwd=REPO, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while _final_count(db_engine) < 30:
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the first run never got going"
-            time.sleep(0.05)
+        _wait_until_stored(engine, first, 30)
         # Its driver alive: whoever looks leaves the batch running.
-        assert store.mark_abandoned(db_engine) == []
-        with Session(db_engine) as session:
+        assert store.mark_abandoned(engine) == []
+        with Session(engine) as session:
             (running,) = store.list_batches(session)
         assert running.status == "running" and running.driver is not None
         os.killpg(first.pid, signal.SIGKILL)  # no goodbye: the worst interruption
     finally:
         first.wait(timeout=60)
-    with Session(db_engine) as session:
+    with Session(engine) as session:
         assert store.get_batch(session, running.id, with_items=False).status == "running"  # type: ignore[union-attr]
-    assert store.mark_abandoned(db_engine) == [running.id]  # the next look: the driver is gone
-    with Session(db_engine) as session:
+    assert store.mark_abandoned(engine) == [running.id]  # the next look: the driver is gone
+    with Session(engine) as session:
         killed = store.get_batch(session, running.id, with_items=False)
-        final = _final_count(db_engine) + _final_count(db_engine, "refused") + _final_count(db_engine, "skipped")
+        final = _final_count(engine) + _final_count(engine, "refused") + _final_count(engine, "skipped")
         unfed = session.exec(select(BatchItemRow.id).where(col(BatchItemRow.source_path).is_not(None))).all()
     assert killed is not None and killed.status == "interrupted" and killed.driver is None
     c = killed.counts
@@ -353,8 +347,8 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
     else:
         # The files never fed stay queued under the interrupted batch, with no job: no orphan jobs.
         assert unfed and c.queued >= len(unfed)
-        assert not set(unfed) & _job_item_ids(db_engine)
-    with Session(db_engine) as session:
+        assert not set(unfed) & _job_item_ids(engine)
+    with Session(engine) as session:
         stored_before = session.exec(select(func.count()).select_from(ExtractionVersionRow)).one()
         parked = session.exec(select(func.count()).select_from(BatchSourceRow)).one()
         by_path = session.exec(select(func.count()).select_from(BatchItemRow)
@@ -375,7 +369,7 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
     assert second.returncode == 0, second.stdout + second.stderr
     summary = parse_summary(second.stdout)
     # The re-run is a new batch that skips what was read; the interrupted one names it.
-    with Session(db_engine) as session:
+    with Session(engine) as session:
         latest, old = store.list_batches(session)
     assert old.id == running.id and old.status == "interrupted" and old.continued_by == latest.id
     assert latest.status == "done" and f"goes on from interrupted batch {old.id}" in second.stderr
@@ -386,7 +380,7 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
     assert summary.skipped >= stored_before  # what the first run stored is not read again
     assert {name.split("bad/")[-1]: code for name, code in summary.refusals.items()} == bad.expected
 
-    with Session(db_engine) as session:
+    with Session(engine) as session:
         versions = session.exec(select(ExtractionVersionRow)).all()
         extractions = session.exec(select(ExtractionRow.id, ExtractionRow.document_id)).all()
     assert sorted(v.sha256 for v in versions) == sorted(good_shas)  # each file once, none twice
@@ -397,7 +391,7 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
                            text=True, timeout=600)
     again = parse_summary(third.stdout)
     assert (again.succeeded, again.skipped, again.refused, again.failed) == (0, len(reports), len(bad.expected), 0)
-    with Session(db_engine) as session:
+    with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(ExtractionRow)).one() == len(reports)
 
 
@@ -412,7 +406,7 @@ def _job_item_ids(engine: Engine) -> set[int]:
 
 
 def test_ctrl_c_marks_the_batch_interrupted_at_once_and_exits_130(
-        tmp_path: Path, database_url: str, db_engine: Engine) -> None:
+        tmp_path: Path, database_url: str, engine: Engine) -> None:
     """SIGINT to the command's process group (what a terminal's Ctrl-C sends): the command marks
     its batch interrupted itself, with the counts right, and exits 130."""
     from service.batch import store
@@ -423,11 +417,7 @@ def test_ctrl_c_marks_the_batch_interrupted_at_once_and_exits_130(
     run = subprocess.Popen(_batch_command(str(folder)), cwd=REPO, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while _final_count(db_engine) < 5:
-            assert run.poll() is None, run.communicate()
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.05)
+        _wait_until_stored(engine, run, 5)
         os.killpg(run.pid, signal.SIGINT)
         out, err = run.communicate(timeout=120)
     finally:
@@ -436,7 +426,7 @@ def test_ctrl_c_marks_the_batch_interrupted_at_once_and_exits_130(
             run.wait()
     assert run.returncode == 130, out + err
     assert "interrupted / 已中断" in out and "Traceback" not in err
-    with Session(db_engine) as session:
+    with Session(engine) as session:
         (view,) = store.list_batches(session)  # no one else looked: the command marked it
     c = view.counts
     assert view.status == "interrupted" and view.driver is None and view.interrupted_at is not None
@@ -446,7 +436,7 @@ def test_ctrl_c_marks_the_batch_interrupted_at_once_and_exits_130(
     assert summary.succeeded <= c.succeeded  # the summary was printed after the batch was marked
     if database_url.startswith("sqlite"):
         assert c.running == 0
-    assert store.mark_abandoned(db_engine) == []  # already let go of: nothing more to mark
+    assert store.mark_abandoned(engine) == []  # already let go of: nothing more to mark
 
 
 def test_cli_batch_refuses_bad_input_before_starting(tmp_path: Path, database_url: str) -> None:
@@ -535,7 +525,7 @@ def test_api_batch_refuses_bad_files_one_by_one_and_goes_on(tmp_path: Path, data
     assert [b["id"] for b in listed[:2]] == [again.json()["id"], created["id"]]
 
 
-def test_a_single_upload_counts_for_resume(tmp_path: Path, database_url: str, db_engine: Engine,
+def test_a_single_upload_counts_for_resume(tmp_path: Path, database_url: str, engine: Engine,
                                            make_client: object) -> None:
     """Bytes read by POST /extract under the same reader version are skipped by a later batch,
     which points at that extraction; uploading them twice records the version once."""
@@ -556,7 +546,7 @@ def test_a_single_upload_counts_for_resume(tmp_path: Path, database_url: str, db
     assert items[first.name]["status"] == "skipped"
     assert items[first.name]["extraction_id"] == single.json()["extraction"]["id"]
     assert items[second.name]["status"] == "succeeded"
-    with Session(db_engine) as session:
+    with Session(engine) as session:
         versions = session.exec(select(ExtractionVersionRow).where(ExtractionVersionRow.sha256 == sha(first))).all()
     assert [v.extraction_id for v in versions] == [single.json()["extraction"]["id"]]
 
@@ -667,7 +657,7 @@ def _dead_driver() -> Driver:
 
 
 def test_a_batch_is_marked_interrupted_when_its_driver_is_gone_and_never_while_it_lives(
-        tmp_path: Path, database_url: str, db_engine: Engine, make_client: object) -> None:
+        tmp_path: Path, database_url: str, engine: Engine, make_client: object) -> None:
     from datetime import timedelta
 
     from service.batch import store
@@ -675,26 +665,26 @@ def test_a_batch_is_marked_interrupted_when_its_driver_is_gone_and_never_while_i
     from service.store.models import BatchRow, utc_now
 
     me = this_process()
-    live = _driven_batch(db_engine, tmp_path / "live", me)
-    elsewhere = _driven_batch(db_engine, tmp_path / "elsewhere", Driver("another-host", 4242, "proc:x:1"))
+    live = _driven_batch(engine, tmp_path / "live", me)
+    elsewhere = _driven_batch(engine, tmp_path / "elsewhere", Driver("another-host", 4242, "proc:x:1"))
     client = make_client(max_upload_bytes=UPLOAD_LIMIT, workers=1)  # type: ignore[operator]
     # Alive: this process (pid and start token match); another host whose heartbeat is fresh.
     listed = {b["id"]: b for b in client.get("/batches").json()["batches"]}
     assert listed[live]["status"] == "queued" and listed[live]["driver"] == f"{hostname()}:{me.pid}"
     assert listed[elsewhere]["status"] == "queued" and listed[elsewhere]["interrupted_at"] is None
-    with Session(db_engine) as session:
+    with Session(engine) as session:
         assert live not in store.unfinished_batch_ids(session)  # the server leaves it to its driver
-    store.beat(db_engine, live, me)
+    store.beat(engine, live, me)
 
-    dead = _driven_batch(db_engine, tmp_path / "dead", _dead_driver())
-    reused = _driven_batch(db_engine, tmp_path / "reused", Driver(hostname(), os.getpid(), "proc:another:1"))
+    dead = _driven_batch(engine, tmp_path / "dead", _dead_driver())
+    reused = _driven_batch(engine, tmp_path / "reused", Driver(hostname(), os.getpid(), "proc:another:1"))
     view = client.get(f"/batches/{dead}").json()
     assert view["status"] == "interrupted" and view["interrupted_at"] and view["driver"] is None
     assert view["counts"]["queued"] == view["total"] == 2 and view["done"] == 0
     assert [i["status"] for i in view["items"]] == ["queued", "queued"]
     assert client.get(f"/batches/{reused}").json()["status"] == "interrupted"  # the pid is another process's now
 
-    with Session(db_engine) as session:
+    with Session(engine) as session:
         row = session.get(BatchRow, elsewhere)
         assert row is not None
         row.heartbeat_at = utc_now() - timedelta(seconds=STALE_SECONDS + 1)
@@ -704,6 +694,6 @@ def test_a_batch_is_marked_interrupted_when_its_driver_is_gone_and_never_while_i
     listed = {b["id"]: b for b in client.get("/batches").json()["batches"]}
     assert listed[elsewhere]["status"] == "interrupted"
     assert listed[live]["status"] == "queued" and listed[live]["interrupted_at"] is None
-    assert store.mark_abandoned(db_engine) == []  # each marked once; the live one never
-    assert store.release(db_engine, live)  # its driver leaves with files unread: interrupted
+    assert store.mark_abandoned(engine) == []  # each marked once; the live one never
+    assert store.release(engine, live)  # its driver leaves with files unread: interrupted
     assert client.get(f"/batches/{live}").json()["status"] == "interrupted"
