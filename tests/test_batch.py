@@ -697,3 +697,36 @@ def test_a_batch_is_marked_interrupted_when_its_driver_is_gone_and_never_while_i
     assert store.mark_abandoned(engine) == []  # each marked once; the live one never
     assert store.release(engine, live)  # its driver leaves with files unread: interrupted
     assert client.get(f"/batches/{live}").json()["status"] == "interrupted"
+
+
+def test_cli_batches_left_unfinished_before_the_upgrade_are_marked_interrupted(database_url: str) -> None:
+    """Migration 0006: a CLI batch from before (no driver recorded) with work left only its
+    command would do says `interrupted`, not "running" forever; API and finished ones are left."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from service.batch import store
+    from service.store.db import alembic_config
+
+    engine = make_engine(database_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0005_batch_item_paths")
+            for batch_id, origin, status in (("bat_cli_left", "cli", "queued"), ("bat_api_left", "api", "queued"),
+                                             ("bat_cli_done", "cli", "succeeded")):
+                connection.execute(text(
+                    "INSERT INTO batch (id, origin, reader_version, total, created_at) "
+                    "VALUES (:id, :origin, 'r1', 1, CURRENT_TIMESTAMP)"), {"id": batch_id, "origin": origin})
+                connection.execute(text(
+                    "INSERT INTO batch_item (batch_id, position, filename, status, source_path, attempts, updated_at) "
+                    "VALUES (:id, 1, 'a.txt', :status, '/nowhere/a.txt', 0, CURRENT_TIMESTAMP)"),
+                    {"id": batch_id, "status": status})
+        migrate(engine)
+        with Session(engine) as session:
+            statuses = {b.id: b.status for b in store.list_batches(session)}
+            assert store.unfinished_batch_ids(session) == ["bat_api_left"]  # the server goes on with it
+        assert statuses == {"bat_cli_left": "interrupted", "bat_api_left": "queued", "bat_cli_done": "done"}
+    finally:
+        engine.dispose()

@@ -8,6 +8,9 @@ Create Date: 2026-12-03
 A `nianbao batch` killed mid-run left its batch "running" forever. The batch now records its
 driver (host, pid, start token, heartbeat); whoever looks next marks it interrupted when that
 driver is gone, and a re-run of the same command links the old batch to its successor.
+
+The CLI batches from before, with work left that only their (unrecorded, long gone) command
+would do, are marked interrupted here: otherwise they would say "running" forever.
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('continued_by', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('inputs_key', sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f('ix_batch_inputs_key'), ['inputs_key'], unique=False)
+    # Embedded store: any item left; PostgreSQL: items never moved into the queue (the queued
+    # jobs are finished by workers as before).
+    left = ("status IN ('queued', 'running')" if op.get_bind().dialect.name != 'postgresql'
+            else "status = 'queued' AND source_path IS NOT NULL")
+    op.execute(sa.text(
+        "UPDATE batch SET interrupted_at = CURRENT_TIMESTAMP WHERE origin = 'cli' AND EXISTS "
+        f"(SELECT 1 FROM batch_item WHERE batch_item.batch_id = batch.id AND {left})"))
 
 
 def downgrade() -> None:
