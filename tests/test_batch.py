@@ -649,10 +649,13 @@ def _dead_driver() -> Driver:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         token = start_token(child.pid)
+        assert token is not None and start_token(child.pid) == token
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+        assert start_token(child.pid) is None  # killed and not yet reaped is gone too
     finally:
         child.kill()
         child.wait()
-    assert token is not None
     return Driver(hostname(), child.pid, token)
 
 

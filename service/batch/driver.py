@@ -50,7 +50,7 @@ def hostname() -> str:
 
 def start_token(pid: int) -> str | None:
     """`proc:<boot id>:<start time in clock ticks since boot>` of the process, None when it does
-    not exist or there is no /proc to ask."""
+    not exist (or has exited and waits to be reaped) or there is no /proc to ask."""
     try:
         boot = (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
         stat = (_PROC / str(pid) / "stat").read_text()
@@ -58,7 +58,9 @@ def start_token(pid: int) -> str | None:
         return None
     # The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
     fields = stat.rsplit(")", 1)[-1].split()
-    return f"proc:{boot}:{fields[19]}" if len(fields) > 19 else None
+    if len(fields) <= 19 or fields[0] in ("Z", "X"):
+        return None  # a zombie (killed, not yet reaped by its parent) is gone too
+    return f"proc:{boot}:{fields[19]}"
 
 
 def alive(host: str | None, pid: int | None, token: str | None, heartbeat_at: datetime | None,
