@@ -82,6 +82,9 @@ def _resume_batches(engine: Engine, settings: Settings) -> None:
     """On the embedded store a batch runs in the server's process: what a stopped server left
     unfinished goes on now (on PostgreSQL the queue keeps it for `nianbao worker`)."""
     if engine.dialect.name == "postgresql":
+        from service.batch.store import mark_abandoned
+
+        mark_abandoned(engine)  # batches whose `nianbao batch` is gone say so at once
         return
     from service.batch.runner import resume_unfinished
 
