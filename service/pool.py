@@ -5,6 +5,9 @@ the event loop free.
 Public API:
 - `extract(data, filename, **options) -> (Document, Extraction)`: blocking, any thread.
 - `await extract_async(data, filename, **options)`: the same from a coroutine (FastAPI).
+- `submit(fn, *args, settings=...) -> (future, executor)`: any module-level `fn` in a worker
+  (the embedded batch runs a whole item there: service.batch.work.process_in_worker); on
+  `BrokenProcessPool` from the future, `replace(executor)` and try again.
 - `shutdown()`: stop the workers (also run at exit).
 
 `options` are `pipeline.extract_bytes`'s keyword arguments (`mode`, `llm_scope`, `settings`,
@@ -268,6 +271,24 @@ def extract(data: bytes, filename: str | None = None, *, workers: int | None = N
             pool.replace(executor)
             log.warning("worker died reading %r (attempt %d)", filename, attempt + 1)
     raise ReaderCrashed()
+
+
+def submit(fn: Callable[..., Any], *args: Any, settings: Any) -> tuple[Future[Any], ProcessPoolExecutor]:
+    """`fn(*args)` in a worker of the pool sized by `settings` (which must have workers > 0);
+    the executor it went to, for `replace` when the future says BrokenProcessPool. Counts
+    against the same in-flight bound as `extract` (PoolBusy past it)."""
+    size, queue = _sizes(None, {"settings": settings})
+    if size == 0:
+        raise ValueError("pool.submit needs workers > 0")
+    return get_pool(size, queue).submit(fn, *args)
+
+
+def replace(broken: ProcessPoolExecutor) -> None:
+    """A worker died under `broken`: a fresh executor, once however many callers saw it."""
+    with _pool_lock:
+        pool = _pool
+    if pool is not None:
+        pool.replace(broken)
 
 
 async def extract_async(data: bytes, filename: str | None = None, *, workers: int | None = None,

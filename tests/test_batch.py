@@ -4,6 +4,7 @@ API, on SQLite (in-process pool) and PostgreSQL (Procrastinate jobs)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from service.batch.driver import Driver
@@ -393,6 +395,94 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
     assert (again.succeeded, again.skipped, again.refused, again.failed) == (0, len(reports), len(bad.expected), 0)
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(ExtractionRow)).one() == len(reports)
+
+
+def _recording_process_in_worker(item_id: int, settings: object, database_url: str,
+                                 owner: tuple[int, str] | None) -> str:
+    """`work.process_in_worker` whose store function leaves a file named after the storing
+    process's pid beside the database (a test double: the schema records no pid)."""
+    from service.batch import store, work
+
+    real = store.store_extraction
+    folder = Path(database_url.removeprefix("sqlite:///")).parent / "stored-by"
+
+    def recording(*args: object, **kwargs: object) -> str:
+        folder.mkdir(exist_ok=True)
+        (folder / str(os.getpid())).touch()
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.store_extraction = recording
+    try:
+        return work.process_in_worker(item_id, settings, database_url, owner)
+    finally:
+        store.store_extraction = real
+
+
+def _pgroup_gone(pgid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_embedded_readers_store_their_own_items_exactly_once_through_a_parent_sigkill(tmp_path: Path) -> None:
+    """SQLite: each reader process claims, reads and stores its items itself (more than one pid
+    stores, never the command's own process). SIGKILL of the command alone (its readers left
+    orphaned) and a re-run: every file stored exactly once, nothing failed."""
+    from service.batch import store
+
+    database_url = f"sqlite:///{tmp_path / 'nianbao.db'}"
+    folder = tmp_path / "season"
+    reports = write_reports(folder, 120)
+    recorded = ("import sys; import service.batch.runner as runner; import tests.test_batch as t; "
+                "runner.process_in_worker = t._recording_process_in_worker; "
+                "from service.batch.cli import cmd_batch; sys.exit(cmd_batch(sys.argv[1:]))")
+    env = _env(database_url)
+    first = subprocess.Popen([sys.executable, "-c", recorded, str(folder)], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    engine = make_engine(database_url)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the command migrates the database: wait for it before counting
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the run never got going"
+            with contextlib.suppress(DBAPIError):
+                if _final_count(engine) >= 20:
+                    break
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)  # the command only: its readers are orphaned
+        first.wait(timeout=60)
+        if not _pgroup_gone(first.pid, 30):  # the orphans finish what they hold, claim nothing new
+            os.killpg(first.pid, signal.SIGKILL)
+        stored_by = {int(p.name) for p in (tmp_path / "stored-by").iterdir()}
+        assert len(stored_by) >= 2 and first.pid not in stored_by
+        with Session(engine) as session:
+            (killed,) = store.list_batches(session)
+        assert killed.done < len(reports), "the first run was not interrupted: make the batch larger"
+        assert store.mark_abandoned(engine) == [killed.id]
+        with Session(engine) as session:
+            view = store.get_batch(session, killed.id, with_items=False)
+        assert view is not None and view.counts.running == 0 and view.counts.failed == 0
+
+        second = subprocess.run(_batch_command(str(folder)), cwd=REPO, env=env, capture_output=True,
+                                text=True, timeout=600)
+        assert second.returncode == 0, second.stdout + second.stderr
+        summary = parse_summary(second.stdout)
+        assert summary.failed == 0 and summary.succeeded + summary.skipped == len(reports)
+        with Session(engine) as session:
+            versions = session.exec(select(ExtractionVersionRow.sha256)).all()
+            extractions = session.exec(select(func.count()).select_from(ExtractionRow)).one()
+        assert sorted(versions) == sorted(sha(p) for p in reports) and extractions == len(reports)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)
+        engine.dispose()
 
 
 def _job_item_ids(engine: Engine) -> set[int]:

@@ -1,8 +1,11 @@
-"""One batch item end to end: claim it, read it in a worker process, store the outcome.
+"""One batch item end to end: claim it, read it, store the outcome.
 
-Both engines run this: the embedded runner (a thread per pool worker, in the process that owns
-the batch) and Procrastinate's workers (a thread per job). The reading happens in the process
-pool (service.pool), the storing in the calling process.
+Both engines run this. Procrastinate's workers (a thread per job) read in the process pool
+(service.pool) and store in the calling process. The embedded runner runs the whole item in a
+pool worker (`process_in_worker`): claim, read, store and record there, each worker with its
+own engine (SQLite in WAL takes writers from several processes, BEGIN IMMEDIATE waiting on the
+busy timeout), so the process that owns the batch does no per-item work and reading scales
+with the workers.
 """
 
 from __future__ import annotations
@@ -77,6 +80,38 @@ def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: 
     except Exception as exc:
         log.exception("batch item %s (%s): storing failed", item_id, claimed.filename)
         return _failed(engine, item_id, exc, final_attempt)
+
+
+# Per worker process: one engine per database URL, made on the first item and kept.
+_engines: dict[str, Engine] = {}
+
+
+def process_in_worker(item_id: int, settings: Any, database_url: str, owner: tuple[int, str] | None) -> str:
+    """`process_item` inside a pool worker (reading in this process: workers = 0); its status.
+    `owner` (pid, start token) is the process that handed the item out: once it is gone
+    (SIGKILL), items still in the pool's queue are left `queued` for the re-run instead of
+    being claimed by an orphan. Never raises (an exception that does not unpickle would break
+    the executor): an unexpected error fails the item."""
+    if owner is not None:
+        from service.batch.driver import start_token
+
+        if start_token(owner[0]) != owner[1]:
+            return "queued"
+    engine = _engines.get(database_url)
+    if engine is None:
+        from service.store.db import make_engine
+
+        engine = _engines[database_url] = make_engine(database_url)
+    local = settings.model_copy(update={"workers": 0})
+    try:
+        return process_item(engine, item_id, local)
+    except Exception as exc:
+        log.exception("batch item %s failed in a worker", item_id)
+        try:
+            return store.store_failure(engine, item_id, exc)
+        except Exception:
+            log.exception("batch item %s: recording the failure failed", item_id)
+            return "failed"
 
 
 def _failed(engine: Engine, item_id: int, exc: Exception, final_attempt: bool) -> str:
