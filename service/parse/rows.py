@@ -299,22 +299,26 @@ def cut_slots(
             break
         line_end = source.find("\n", line_off)
         full_line = source[source.rfind("\n", 0, line_off) + 1 : len(source) if line_end < 0 else line_end]
-        if len(_CELL_DELIMS.findall(line)) >= 2 and _header_line(full_line):
+        if line.count("\t") + line.count("|") >= 2 and _header_line(full_line):
             if saw_number:
                 break  # a header row (数据1 … 数据7, or a wrong table's) ends the row
             continue
-        # A pipe separates cells in a row that starts with one (markdown); elsewhere a pipe
-        # against a digit is OCR's 1 (`|2` is 12).
-        piped = full_line.lstrip().startswith("|") and full_line.count("|") >= 2
-        delimiters = _CELL_DELIMS if piped else _TAB if "\t" in full_line else loose_delimiters()
+        piped, delimiters = _line_delimiters(full_line)
         if not piped and line.strip() == "|":
             delimiters = _NOTHING  # a pipe alone is no separator between nothing: OCR's 1, or noise
         pieces: list[tuple[str, int]] = []
-        pos = 0
-        for m in delimiters.finditer(line):
-            pieces.append((line[pos : m.start()], line_off + pos))
-            pos = m.end()
-        pieces.append((line[pos:], line_off + pos))
+        if delimiters is _NOTHING or (delimiters is not _CELL_DELIMS and "|" not in line):
+            # No pipe to judge: the cells are the tab-separated parts (str.split, not a regex).
+            pos = line_off
+            for part in line.split("\t") if delimiters is not _NOTHING else (line,):
+                pieces.append((part, pos))
+                pos += len(part) + 1
+        else:
+            pos = 0
+            for m in delimiters.finditer(line):
+                pieces.append((line[pos : m.start()], line_off + pos))
+                pos = m.end()
+            pieces.append((line[pos:], line_off + pos))
         ends_with_delimiter = line.rstrip(" ").endswith(("|", "\t"))
         if pieces and not pieces[0][0].strip():
             pieces = pieces[1:]  # line indentation, or the rest of the label's own cell
@@ -334,8 +338,9 @@ def cut_slots(
             if not stripped:
                 cells.append(Slot("", (off + lead, off + lead), blank=True))
                 continue
-            nums = _leading_numbers(stripped, pipe=not piped)
-            if nums and not stripped.isdigit() and _is_numbering(stripped):  # digits alone: a value
+            plain = stripped.isdigit() and stripped.isascii()  # the common cell: nothing to repair
+            nums = [Token(stripped, 0, len(stripped), [])] if plain else _leading_numbers(stripped, pipe=not piped)
+            if nums and not plain and not stripped.isdigit() and _is_numbering(stripped):  # digits alone: a value
                 nums = []  # "5、政府信息…" / "3.其他": a heading's or label's number, not a value
                 if saw_number:
                     done = True
@@ -369,7 +374,7 @@ def cut_slots(
                     nums[-1].repairs.append((nums[-1].end - 1, "pipe_or_one"))  # `12|三、…`: 12 or 121?
                 for k_t, t in enumerate(nums):
                     cells.append(Slot(t.clean, (base + t.start, base + t.end), delimited=len(nums) > 1,
-                                      repairs=tuple((base + k, why) for k, why in t.repairs),
+                                      repairs=tuple((base + k, why) for k, why in t.repairs) if t.repairs else (),
                                       line_start=first_on_line, piece_start=k_t == 0,
                                       closed=bool(rest) or (k_t < len(nums) - 1) or closed,
                                       glued=k_t > 0 and t.start == nums[k_t - 1].end,
@@ -398,6 +403,17 @@ def cut_slots(
     row.slots = cells[first : last + 1]
     row.trailing_blanks = cells[last + 1 :]
     return row
+
+
+@lru_cache(maxsize=4096)
+def _line_delimiters(full_line: str) -> tuple[bool, re.Pattern[str]]:
+    """Whether a line is a piped (markdown) row, and what cuts its cells; once per distinct line,
+    as each line is cut several times.
+
+    A pipe separates cells in a row that starts with one (markdown); elsewhere a pipe against a
+    digit is OCR's 1 (`|2` is 12)."""
+    piped = full_line.lstrip().startswith("|") and full_line.count("|") >= 2
+    return piped, _CELL_DELIMS if piped else _TAB if "\t" in full_line else loose_delimiters()
 
 
 def _is_numbering(text: str) -> bool:
