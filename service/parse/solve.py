@@ -35,7 +35,7 @@ MAX_CELL_CHARS = 12  # no count in these tables has more digits; amounts carry a
 
 def to_number(text: str, decimal: bool = False) -> int | float | None:
     """A cell's clean digits as a number; None for nothing, or for more digits than any cell has."""
-    if not text or len(text.lstrip("-").replace(".", "")) > MAX_CELL_CHARS:
+    if not text or (len(text) > MAX_CELL_CHARS and len(text.lstrip("-").replace(".", "")) > MAX_CELL_CHARS):
         return None
     try:
         return float(text) if "." in text else int(text)
@@ -44,7 +44,10 @@ def to_number(text: str, decimal: bool = False) -> int | float | None:
 
 
 def too_long(slot: Slot) -> bool:
-    return not slot.blank and len(slot.text.lstrip("-").replace(".", "")) > MAX_CELL_CHARS
+    """More digits than any cell has; the plain length bounds the digit count, so most slots are
+    cleared without building the stripped copy (asked for every slot of every row)."""
+    return not slot.blank and len(slot.text) > MAX_CELL_CHARS and len(
+        slot.text.lstrip("-").replace(".", "")) > MAX_CELL_CHARS
 
 
 def _damaged(slot: Slot) -> Slot:
