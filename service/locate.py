@@ -112,7 +112,7 @@ def locate(doc: Document) -> Regions:
     n = len(ct.text)
 
     def off(c: int) -> int:
-        return ct.offsets[c] if c < n else len(text)
+        return ct.at(c) if c < n else len(text)
 
     if first_t2 is not None:
         ends = [x for x in (t3_start, t4_start) if x is not None and x > first_t2]

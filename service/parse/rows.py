@@ -7,10 +7,12 @@ text, PDF dumps, markdown), because it anchors on the template's labels instead 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import cache, lru_cache
+from itertools import accumulate
 
 from service.document import Span
 from service.templates import (
@@ -36,25 +38,55 @@ OUT_OF_ORDER_REACH = 120  # compact chars a label may stand after the next one
 _AMBIGUOUS_SHORT = 3  # forms this short ("其他", "总计") need a cell boundary or their numbering
 
 
-@dataclass(slots=True)
 class CompactText:
-    """The region with white space removed, and a map back to original offsets."""
+    """The region with white space and `|` removed, and a map back to original offsets.
 
-    text: str
-    offsets: list[int]
+    The map is kept per run of kept characters (where each run starts in both texts), not per
+    character: a report's whole text is compacted to find its tables, and only a few offsets are
+    ever mapped back. `offsets` (one per character) is built on first use for callers that
+    search the map itself.
+    """
+
+    __slots__ = ("text", "_cstarts", "_ostarts", "_offsets")
+
+    def __init__(self, text: str, cstarts: list[int], ostarts: list[int]) -> None:
+        self.text = text
+        self._cstarts = cstarts  # compact index where each run begins
+        self._ostarts = ostarts  # original offset where each run begins
+        self._offsets: list[int] | None = None
 
     @classmethod
     def of(cls, source: str, start: int, end: int) -> CompactText:
-        """White space and `|` dropped; runs are copied whole (C speed), not char by char."""
+        """Runs are copied whole (C speed), not char by char."""
         runs: list[str] = []
-        offsets: list[int] = []
+        ostarts: list[int] = []
         for m in _KEPT_RUN.finditer(source, start, end):
             runs.append(m.group())
-            offsets.extend(range(m.start(), m.end()))
-        return cls("".join(runs), offsets)
+            ostarts.append(m.start())
+        return cls("".join(runs), list(accumulate(map(len, runs), initial=0))[:-1], ostarts)
+
+    def at(self, cpos: int) -> int:
+        """The original offset of compact character `cpos` (0 ≤ cpos < len(text))."""
+        if cpos < 0:
+            cpos += len(self.text)  # as the per-character list indexes
+        if not 0 <= cpos < len(self.text):
+            raise IndexError(cpos)
+        k = bisect_right(self._cstarts, cpos) - 1
+        return self._ostarts[k] + cpos - self._cstarts[k]
+
+    @property
+    def offsets(self) -> list[int]:
+        """The original offset of every compact character."""
+        if self._offsets is None:
+            out: list[int] = []
+            for k, cs in enumerate(self._cstarts):
+                ce = self._cstarts[k + 1] if k + 1 < len(self._cstarts) else len(self.text)
+                out.extend(range(self._ostarts[k], self._ostarts[k] + ce - cs))
+            self._offsets = out
+        return self._offsets
 
     def span(self, cstart: int, cend: int) -> Span:
-        return (self.offsets[cstart], self.offsets[cend - 1] + 1)
+        return (self.at(cstart), self.at(cend - 1) + 1)
 
 
 @dataclass(slots=True)
@@ -94,12 +126,12 @@ class RawRow:
 
 def _boundary_ok(ct: CompactText, source: str, cs: int, ce: int) -> bool:
     """A short form must stand alone: a cell delimiter or numbering before it, not text after."""
-    start = ct.offsets[cs]
+    start = ct.at(cs)
     before = source[max(0, start - 1) : start]
     prev_c = ct.text[cs - 1] if cs > 0 else ""
     ok_before = before in ("\t", "\n", "|", " ", "") or prev_c in ".、)）" or prev_c.isdigit()
     nxt = ct.text[ce] if ce < len(ct.text) else ""
-    end = ct.offsets[ce - 1] + 1
+    end = ct.at(ce - 1) + 1
     after = source[end : end + 1]
     ok_after = after in ("\t", "\n", "|", " ", "") or nxt == "" or nxt.isdigit() or nxt in "(（-"
     return ok_before and ok_after and not _in_header_row(source, start)
@@ -145,7 +177,7 @@ def _find_prefix(ct: CompactText, source: str, label: Label, lo: int, hi: int) -
         i = ct.text.find(form[:size], lo, hi)
         if i < 0:
             continue
-        end = ct.offsets[i + size - 1] + 1
+        end = ct.at(i + size - 1) + 1
         after = source[end : end + 1]
         if after in ("\t", "\n", "|", "", " ") or after.isdigit():
             return (i, i + size)
