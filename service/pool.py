@@ -27,8 +27,10 @@ import atexit
 import importlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # How long a client is told to wait before trying again when the pool is full (seconds).
 RETRY_AFTER_SECONDS = 1
+# How often a worker looks whether its forkserver (and so the pool's owner) is gone (seconds).
+_ORPHAN_CHECK_SECONDS = 1.0
 # The stages service.pipeline imports lazily (inside extract_document).
 _STAGES = ("service.read", "service.reconcile", "service.parse.solve", "service.checks")
 # A small report run once in every new worker so that the first real request finds templates,
@@ -85,7 +89,7 @@ class ReaderCrashed(NianbaoError):
 
 # --- in the worker ---------------------------------------------------------------------------
 
-def _warm() -> None:
+def _warm(owner: int | None = None, owner_token: str | None = None) -> None:
     """Initializer of every worker: import the whole pipeline (stages import lazily) and read
     one tiny report, so the first request a worker gets costs what the hundredth does."""
     from service import pipeline
@@ -93,12 +97,28 @@ def _warm() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the workers leave it to the
     # service, which shuts them down in order (a worker dying of it would look like a crash).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if owner is not None and owner_token is not None:
+        threading.Thread(target=_exit_when_orphaned, args=(owner, owner_token), name="orphan-watch",
+                         daemon=True).start()
     for module in _STAGES:
         importlib.import_module(module)
     try:
         pipeline.extract_bytes(_WARM_TEXT, "warm.txt", mode="deterministic")
     except Exception:  # warming is an optimisation: a failure here must not kill the worker
         log.debug("warm-up extraction failed", exc_info=True)
+
+
+def _exit_when_orphaned(owner: int, owner_token: str) -> None:
+    """Once the process that owns the pool is gone (SIGKILL: no shutdown), a worker would wait
+    on the pool's queue forever, and the forkserver with it (each worker holds its alive pipe):
+    the worker exits instead, and so the forkserver. Whatever it was doing stops with it, as
+    with a kill of the whole process group (every write is a transaction; a batch item left
+    `running` is queued again when its driver is found gone)."""
+    from service.batch.driver import start_token
+
+    while start_token(owner) == owner_token:
+        time.sleep(_ORPHAN_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _run(data: bytes, filename: str | None, options: dict[str, Any]) -> tuple[str, Any]:
@@ -169,7 +189,11 @@ class _Pool:
         self.start()
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(), initializer=_warm)
+        from service.batch.driver import start_token
+
+        owner = os.getpid()
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(), initializer=_warm,
+                                   initargs=(owner, start_token(owner)))
 
     def start(self) -> None:
         """Start every worker now: the executor starts one per task that finds none idle, so
