@@ -15,7 +15,7 @@ from service.checks import (
     template_mismatch,
     text_table_conflicts,
 )
-from service.contract import FieldResult, Finding, Level, Value
+from service.contract import FieldResult, Finding, Level, Value, built
 from service.document import Document
 from service.model.run import ModelRun
 from service.readings import Reading, SectionReading
@@ -141,8 +141,9 @@ def reconcile(doc: Document, sections: list[SectionReading],
             value, span, level, conflict = _weigh(r, m, level, flags, sources, rules)
             if conflict is not None:
                 model_findings.append(conflict)
-        fields.append(FieldResult(path=path, value=value, confidence=_confidence(level, flags),
-                                  level=level, sources=sources, span=span, flags=sorted(flags)))
+        # Built, not validated: every value here comes from a Reading or is made here.
+        fields.append(built(FieldResult, {"path": path, "value": value, "confidence": _confidence(level, flags),
+                                          "level": level, "sources": sources, "span": span, "flags": sorted(flags)}))
     findings = parse_findings + [c.finding for c in checked] + model_findings
     return fields, _dedupe(findings)
 

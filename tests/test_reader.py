@@ -220,7 +220,33 @@ def test_compact_text_drops_exactly_white_space_and_pipes(path: Path) -> None:
     text = ingest(path.read_bytes(), path.name).text + " |\u3000\u2028\x0b|x\u00a0y"
     for start, end in ((0, len(text)), (len(text) // 3, len(text) - 7)):
         ct = CompactText.of(text, start, end)
-        assert (ct.text, ct.offsets) == _compact_by_character(text, start, end)
+        kept, offsets = _compact_by_character(text, start, end)
+        assert (ct.text, ct.offsets) == (kept, offsets)
+        assert [ct.at(i) for i in range(len(kept))] == offsets  # the per-run map, not the list
+        assert ct.at(-1) == offsets[-1]
+        with pytest.raises(IndexError):
+            ct.at(len(kept))
+
+
+@pytest.mark.parametrize("family", ["tabs", "lines", "glued", "markdown", "html"])
+def test_models_built_without_validation_are_what_validation_makes(family: str) -> None:
+    """Readings and FieldResults built by `contract.built` in the hot loops: every field set,
+    each value already of its declared type (the JSON and the object equal the validated ones)."""
+    from service.ingest import ingest
+    from service.read import read_document
+    from tests.corpus.render import render
+    from tests.corpus.values import generate_values
+
+    data, name = render(generate_values(random.Random(3), "2021", other_subrows=True), "2021", family, seed=3)
+    _, ex = extract_bytes(data, name)
+    readings = [r for s in read_document(ingest(data, name)) for r in s.readings.values()]
+    models: list[Any] = [*ex.fields, *readings]
+    assert len(ex.fields) > 100 and len(readings) > 100
+    for m in models:
+        assert set(m.__dict__) == set(type(m).model_fields), m
+        rebuilt = type(m)(**dict(m.__dict__))
+        assert rebuilt == m and rebuilt.model_dump_json() == m.model_dump_json(), m
+        assert all(type(a) is type(b) for a, b in zip(m.__dict__.values(), rebuilt.__dict__.values(), strict=True)), m
 
 
 @pytest.mark.parametrize("path", sorted((EVALS / "docs").glob("*/*.txt")), ids=lambda p: p.name)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.checks import equation_sides, holds
-from service.contract import Finding
+from service.contract import Finding, built
 from service.document import Span
 from service.parse.han import has_han
 from service.parse.rows import (
@@ -87,9 +87,12 @@ def _readings_from(
                 continue
             value, span = cell
             alts = solution.ambiguous_paths.get(path)
-            out[path] = Reading(path=path, value=value, span=span,
-                                doubts=sorted({*row_doubts, ambiguous}) if alts else plain,
-                                alternatives=alts or [])
+            # Built, not validated (the table's cells are most of a report's readings): the value
+            # and span are the solver's, a number or None and a slot's offsets.
+            out[path] = built(Reading, {
+                "path": path, "value": value, "source": "parser", "span": span,
+                "doubts": sorted({*row_doubts, ambiguous}) if alts else list(plain),
+                "alternatives": list(alts) if alts else [], "evidence": []})
     return out
 
 
