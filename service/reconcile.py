@@ -107,9 +107,10 @@ def reconcile(doc: Document, sections: list[SectionReading],
     fields: list[FieldResult] = []
     for path in paths_for(template):
         r = readings.get(path)
-        flags = set(flags_by_path.get(path, set()))
-        section = path.split(".")[0]
-        m = model.get(path)
+        flagged = flags_by_path.get(path)
+        flags = set(flagged) if flagged else set()
+        section = path[: path.find(".")] if "." in path else path
+        m = model.get(path) if model else None
         if r is None and m is not None:
             assert rules is not None
             field = _model_only(path, m, flags, rules)

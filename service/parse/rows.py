@@ -405,12 +405,15 @@ def cut_slots(
                         stripped) and stripped[-1:].isdigit():
                     nums[-1].repairs.append((nums[-1].end - 1, "pipe_or_one"))  # `12|三、…`: 12 or 121?
                 for k_t, t in enumerate(nums):
-                    cells.append(Slot(t.clean, (base + t.start, base + t.end), delimited=len(nums) > 1,
-                                      repairs=tuple((base + k, why) for k, why in t.repairs) if t.repairs else (),
-                                      line_start=first_on_line, piece_start=k_t == 0,
-                                      closed=bool(rest) or (k_t < len(nums) - 1) or closed,
-                                      glued=k_t > 0 and t.start == nums[k_t - 1].end,
-                                      after_label=base + t.start == start and glued_start))
+                    # Positional (the fields in Slot's order: text, span, blank, marker, delimited,
+                    # repairs, line_start, piece_start, closed, glued, after_label): this is the
+                    # reader's innermost allocation, and keywords cost twice the call.
+                    cells.append(Slot(t.clean, (base + t.start, base + t.end), False, False, len(nums) > 1,
+                                      tuple((base + k, why) for k, why in t.repairs) if t.repairs else (),
+                                      first_on_line, k_t == 0,
+                                      bool(rest) or (k_t < len(nums) - 1) or closed,
+                                      k_t > 0 and t.start == nums[k_t - 1].end,
+                                      base + t.start == start and glued_start))
                     first_on_line = False
                 saw_number = saw_value = True
                 if rest:

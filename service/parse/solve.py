@@ -489,8 +489,9 @@ def solve(
     at_level: list[list[Equation]] = [[] for _ in choices]
     always: list[Equation] = []
     for eq in eqs:
-        deps = [d for p in (*eq.lhs, *eq.rhs) for d in derived.get(p, [p])]
-        level = max((level_of.get(d, -1) for d in deps), default=-1)
+        cells = (*eq.lhs, *eq.rhs)
+        deps = [d for p in cells for d in derived.get(p, [p])] if derived else cells
+        level = max([level_of.get(d, -1) for d in deps], default=-1)
         (always if level < 0 else at_level[level]).append(eq)
     base_failed = sum(_fails(view, eq) for eq in always)
 

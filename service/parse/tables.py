@@ -217,8 +217,9 @@ def confirm_choices(
     for eq in eqs:
         sides = equation_sides(values, eq)
         if sides is not None:
+            into = cover if holds(sides) else broken
             for p in (*eq.lhs, *eq.rhs):
-                (cover if holds(sides) else broken).setdefault(p, []).append(eq.path)
+                into.setdefault(p, []).append(eq.path)
     contradicted = {frozenset(own[p]) for p in own
                     if any(e not in own[p] for e in broken.get(p, []))}
     for path in own:
