@@ -494,17 +494,29 @@ def other_pieces(view: ProseView, hits: list[Hit]) -> bool:
 
 def application_paths(*keys_or_groups: str) -> list[str]:
     """Table-3 总计 paths of the rows with these keys or in these groups, from the templates."""
-    return [
+    return list(_application_paths(keys_or_groups))
+
+
+@cache
+def _application_paths(keys_or_groups: tuple[str, ...]) -> tuple[str, ...]:
+    """application_paths once per question (the templates are static; asked for every report)."""
+    return tuple(
         f"applications.{r.key}.total"
         for r in table3_rows()
         if (r.key in keys_or_groups or (r.group or "") in keys_or_groups) and r.subrow_of is None
-    ]
+    )
 
 
 def review_paths(*keys: str) -> list[str]:
-    return [f"reviews_and_litigation.{g.key}.total" for g in table4_groups() if g.key in keys]
+    return list(_review_paths(keys))
 
 
+@cache
+def _review_paths(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"reviews_and_litigation.{g.key}.total" for g in table4_groups() if g.key in keys)
+
+
+@cache
 def group_label(prefix: str) -> str:
     """The printed group label of table 3 that contains `prefix` (e.g. 不予公开 → （三）不予公开)."""
     for r in table3_rows():
