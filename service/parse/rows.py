@@ -287,8 +287,10 @@ def find_anchors(
     return anchors
 
 
+@lru_cache(maxsize=2)  # the report being read (and one other thread's)
 def strip_footers(text: str) -> str:
-    """Blank out page footers (`- 3 -`) in place, keeping offsets."""
+    """Blank out page footers (`- 3 -`) in place, keeping offsets; once per text, as each of the
+    three table readers asks it of the same whole report."""
     return PAGE_FOOTER.sub(lambda m: " " * len(m.group(0)), text)
 
 
