@@ -934,7 +934,8 @@ def _closing_dates(lines: list[tuple[int, str]], half: int) -> set[date]:
 def find_signature(view: ProseView) -> Signature:
     """The last date line that closes the text (or sits under a body's name); a crawler's
     发布时间 header is a key: value line, not a 落款."""
-    lines = [(p, ln) for p, ln in _lines(view.masked) if ln.strip(" \t" + TABLE_MARK)]
+    margin = " \t" + TABLE_MARK
+    lines = [(p, ln) for p, ln in _lines(view.masked) if ln.strip(margin)]
     half = len(view.masked) // 2
     for idx in range(len(lines) - 1, -1, -1):
         pos, line = lines[idx]

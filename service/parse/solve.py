@@ -76,9 +76,9 @@ def _rejoined_splits(
         if s.line_start or not lines:
             lines.append(0)
         lines[-1] += not s.blank
-    glued = any(s.after_label or s.glued or not _valid_part(s.text, True, True) for s in values if not s.blank)
-    if max(lines, default=0) < 2 and not glued:
-        return []
+    if max(lines, default=0) < 2 and not any(
+            s.after_label or s.glued or not _valid_part(s.text, True, True) for s in values if not s.blank):
+        return []  # one number a line, none glued
     out: list[Row] = []
     for k in range(1, len(values)):
         if values[k].blank or values[k - 1].blank or not _cut_by_line(values, k):
