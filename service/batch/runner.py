@@ -1,8 +1,11 @@
 """The embedded engine: a batch's items done on the process pool (one worker per core). On a
-SQLite file each worker claims, reads, stores and records its item itself (work.process_in_worker,
-its own engine); this process only hands out item ids, a window at a time, and follows them, so
-the readers are not held up behind one storing process. Elsewhere (an in-memory database, or
-workers = 0) a thread per item here claims and stores, reading in the pool.
+SQLite file with two workers or more, each worker claims, reads, stores and records its item
+itself (work.process_in_worker, its own engine); this process only hands out item ids, a window
+at a time, and follows them, so the readers are not held up behind one storing process.
+Otherwise a thread per item here claims and stores, reading in the pool: an in-memory database
+is this process's alone; with workers = 0 everything runs here; and with one worker this
+process storing one item while the worker reads the next is faster than the worker doing both
+(two processes busy, not one: measured with benchmarks/batch.py).
 
 A slow document holds one worker; the others go on. With a model configured, the items that
 ask it go one at a time (see `item_threads`), so the model sees at most NIANBAO_LLM_CONCURRENCY
@@ -60,7 +63,7 @@ def run_batch(engine: Engine, batch_id: str, settings: Any, *,
     if not item_ids:
         return
     url = _shared_url(engine)
-    if url is not None and settings.workers > 0:
+    if url is not None and settings.workers >= 2:
         _run_in_workers(engine, url, item_ids, settings, window, on_item, stop)
     else:
         _run_in_threads(engine, item_ids, settings, window, on_item, stop)
