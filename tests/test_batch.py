@@ -494,15 +494,17 @@ def _job_item_ids(engine: Engine) -> set[int]:
     return {row[0] for row in rows}
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_marks_the_batch_interrupted_at_once_and_exits_130(
-        tmp_path: Path, database_url: str, engine: Engine) -> None:
+        tmp_path: Path, database_url: str, engine: Engine, workers: str) -> None:
     """SIGINT to the command's process group (what a terminal's Ctrl-C sends): the command marks
-    its batch interrupted itself, with the counts right, and exits 130."""
+    its batch interrupted itself, with the counts right, and exits 130. (Embedded, two workers:
+    the items the readers hold are finished by them before the batch is let go of.)"""
     from service.batch import store
 
     folder = tmp_path / "season"
     write_reports(folder, 80)
-    env = _env(database_url) | {"NIANBAO_BATCH_FEED_WINDOW": str(FEED_WINDOW), "NIANBAO_WORKERS": "1"}
+    env = _env(database_url) | {"NIANBAO_BATCH_FEED_WINDOW": str(FEED_WINDOW), "NIANBAO_WORKERS": workers}
     run = subprocess.Popen(_batch_command(str(folder)), cwd=REPO, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
