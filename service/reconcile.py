@@ -92,7 +92,7 @@ def reconcile(doc: Document, sections: list[SectionReading],
     for c in checked:
         for p in c.touches:
             flags_by_path.setdefault(p, set()).add(c.finding.kind)
-    under = _paths_under(readings) if parse_findings else {}
+    under = _paths_under(readings, {f.path for f in parse_findings}) if parse_findings else {}
     for f in parse_findings:
         flags_by_path.setdefault(f.path, set()).add(f.kind)
         for p in under.get(f.path, ()):
@@ -178,14 +178,17 @@ class _Rules:
         return bool(known), all(holds(s) for s in known)
 
 
-def _paths_under(readings: dict[str, Reading]) -> dict[str, list[str]]:
-    """Every dotted prefix of the reading paths → the paths under it, in reading order: a
-    finding about a row or a section flags its cells by one look-up, not a scan per finding."""
+def _paths_under(readings: dict[str, Reading], wanted: set[str]) -> dict[str, list[str]]:
+    """Each `wanted` dotted prefix of the reading paths → the paths under it, in reading order: a
+    finding about a row or a section flags its cells by one look-up, not a scan per finding.
+    Only the prefixes findings name are collected (most prefixes no finding asks about)."""
     under: dict[str, list[str]] = {}
     for p in readings:
         cut = p.find(".")
         while cut >= 0:
-            under.setdefault(p[:cut], []).append(p)
+            prefix = p[:cut]
+            if prefix in wanted:
+                under.setdefault(prefix, []).append(p)
             cut = p.find(".", cut + 1)
     return under
 
@@ -319,10 +322,13 @@ def _text_level(r: Reading, flags: set[str]) -> Level:
 
 
 def _confidence(level: Level, flags: set[str]) -> float:
-    base = CONFIDENCE[level]
     if level == "high" and flags & RECONSTRUCTED:
-        base -= 0.05
-    return round(base, 2)
+        return _RECONSTRUCTED_HIGH
+    return _ROUNDED[level]
+
+
+_ROUNDED = {level: round(c, 2) for level, c in CONFIDENCE.items()}  # asked once per field
+_RECONSTRUCTED_HIGH = round(CONFIDENCE["high"] - 0.05, 2)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
