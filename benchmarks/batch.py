@@ -4,15 +4,19 @@ and the ratio to ideal (reports/s at N workers ÷ (N × reports/s at 1 worker)).
 Run: .venv/bin/python benchmarks/batch.py [--n 500] [--workers 1 2] [--stores sqlite postgresql]
                                            [--families tabs lines html glued] [--checkout DIR]
 
-Beside the rate: the peak RSS of the `nianbao batch` process itself (its VmHWM, read from /proc
+Beside the rate: the CPU seconds of the command's own process and of its reader processes (the
+embedded engine at two workers or more has each reader claim, read, store and record its items:
+the command's own share shows whether it is the bottleneck); the peak RSS of the `nianbao batch` process itself (its VmHWM, read from /proc
 while it runs) and of its whole process tree (the command plus its reader processes, summed,
 sampled every 50 ms), the most bytes waiting in `batch_source` at once (sampled every 0.2 s),
 and on SQLite the database file's size at the end. `--checkout DIR`
-runs the command from another checkout (`git archive <rev> | tar -x -C DIR`) for a baseline.
+runs the command from another checkout (`git archive <rev> | tar -x -C DIR`) for a baseline
+(back to back: the machine is shared).
 
 Each run is the real command in a subprocess (`nianbao batch DIR --workers N`) on a fresh
 database: start-up, reading the files into the batch, the pool's start, every extraction and its
-storage, the summary. SQLite runs the embedded engine (the process pool, this process storing);
+storage, the summary. SQLite runs the embedded engine (the process pool; from two workers the
+readers store, with one the command does);
 PostgreSQL runs the batch as Procrastinate jobs worked by the command's own worker (a throwaway
 cluster from tests/conftest.py, or NIANBAO_TEST_POSTGRES_URL; skipped with the reason without
 binaries). The machine is shared: the load average is printed beside the figures.
@@ -49,6 +53,8 @@ class Run:
     peak_rss_kb: int  # the command's own process
     peak_tree_kb: int  # the command and its reader processes, summed
     peak_parked_bytes: int  # the most bytes waiting in batch_source at once (sampled)
+    cpu_command: float  # CPU seconds of the command's own process
+    cpu_readers: float  # CPU seconds of its descendants (reader processes, forkserver), summed
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -59,6 +65,15 @@ def _status_kb(pid: int, key: str) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """utime + stime of the process so far (Linux /proc), None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _tree(pid: int) -> list[int]:
@@ -86,9 +101,15 @@ def run_batch(folder: Path, database_url: str, workers: int, n: int, checkout: P
         peak, tree = 0, 0
         parked, ticks = 0, 0
         sampler = create_engine(normalize_database_url(database_url), poolclass=NullPool)
+        cpu: dict[int, float] = {}  # the last CPU seconds seen of each process of the tree
         while proc.poll() is None:
             peak = max(peak, _status_kb(proc.pid, "VmHWM"))
-            tree = max(tree, sum(_status_kb(p, "VmRSS") for p in _tree(proc.pid)))
+            members = _tree(proc.pid)
+            tree = max(tree, sum(_status_kb(p, "VmRSS") for p in members))
+            for p in members:
+                seconds = _cpu_seconds(p)
+                if seconds is not None:
+                    cpu[p] = seconds
             ticks += 1
             if ticks % 4 == 0:
                 parked = max(parked, _parked_bytes(sampler))
@@ -101,7 +122,8 @@ def run_batch(folder: Path, database_url: str, workers: int, n: int, checkout: P
     match = re.search(r"succeeded (\d+)", stdout)
     if proc.returncode != 0 or not match or int(match.group(1)) != n:
         raise SystemExit(f"the batch did not read every report:\n{stdout}\n{stderr[-2000:]}")
-    return Run(seconds, peak, tree, parked)
+    readers = sum(v for p, v in cpu.items() if p != proc.pid)
+    return Run(seconds, peak, tree, parked, cpu.get(proc.pid, 0.0), readers)
 
 
 def _parked_bytes(sampler: Engine) -> int:
@@ -148,6 +170,7 @@ def main() -> None:
                     ideal = f"  ratio to ideal {rates[workers] / (workers * rates[1]):.2f}"
                 load = os.getloadavg()[0]
                 print(f"{store:10} workers {workers}: {seconds:6.1f} s  {rates[workers]:6.1f} reports/s{ideal}"
+                      f"  CPU command {run.cpu_command:.1f} s, readers {run.cpu_readers:.1f} s"
                       f"  peak RSS {run.peak_rss_kb / 1024:.0f} MB (with readers {run.peak_tree_kb / 1024:.0f} MB)"
                       f"  bytes waiting in the database at most {run.peak_parked_bytes / 1e6:.1f} MB{db_size}"
                       f"  (load {load:.1f})")
