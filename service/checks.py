@@ -32,16 +32,19 @@ def _fmt(v: float | int) -> str:
 def equation_sides(values: Mapping[str, Any], eq: Equation) -> tuple[float, float] | None:
     """Both sides of an equation, or None when a cell is blank or unread (unknown, not failed)."""
     get = values.get  # each cell looked up once: the solver asks this in its innermost loop
-    sides: list[Any] = []
-    for paths in (eq.lhs, eq.rhs):
-        total: Any = 0
-        for p in paths:
-            v = get(p)
-            if v is None or isinstance(v, (str, bool)):
-                return None
-            total += v
-        sides.append(total)
-    return sides[0], sides[1]
+    lhs: Any = 0
+    for p in eq.lhs:
+        v = get(p)
+        if v is None or isinstance(v, (str, bool)):
+            return None
+        lhs += v
+    rhs: Any = 0
+    for p in eq.rhs:
+        v = get(p)
+        if v is None or isinstance(v, (str, bool)):
+            return None
+        rhs += v
+    return lhs, rhs
 
 
 def holds(sides: tuple[float, float]) -> bool:
