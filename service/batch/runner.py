@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -75,7 +76,9 @@ def _shared_url(engine: Engine) -> str | None:
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:") or \
             str(engine.url.database).startswith("file:"):
         return None
-    return engine.url.render_as_string(hide_password=False)
+    # Absolute: the reader processes need not share this process's working directory.
+    absolute = engine.url.set(database=os.path.abspath(str(engine.url.database)))
+    return absolute.render_as_string(hide_password=False)
 
 
 def _run_in_workers(engine: Engine, url: str, item_ids: list[int], settings: Any, window: int,
