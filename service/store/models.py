@@ -246,7 +246,7 @@ class BatchItemRow(SQLModel, table=True):
     reason_en: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     reason_zh: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     document_id: str | None = Field(default=None, max_length=64)
-    extraction_id: str | None = Field(default=None, max_length=64)
+    extraction_id: str | None = Field(default=None, max_length=64, index=True)  # who already owns an extraction
     # Where the bytes lie when they are not in batch_source (`nianbao batch` on the embedded
     # store): a file's path, or a zip's path and the member's name in it. Read when claimed.
     source_path: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
