@@ -219,12 +219,9 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | Non
     limit, NIANBAO_MAX_UPLOAD_BYTES); a file gone or grown past the limit is `refused`."""
     loaded = _load_registered(engine, item_id, limit)
     with Session(engine) as session:
-        write_transaction(session)
-        item = _locked_item(session, item_id)
-        if item is None:
-            return "failed"
-        if item.status in FINAL:
-            return item.status
+        item = _open_item(session, item_id)
+        if isinstance(item, str):
+            return item
         batch = session.get(BatchRow, item.batch_id)
         assert batch is not None
         final = _take_bytes(session, item, loaded, reader_version_of(batch))
@@ -328,12 +325,9 @@ def _record(engine: Engine, item_id: int, extraction_id: str, document_id: str, 
     """The item's outcome, and the extraction's version row when it is missing. `succeeded`
     turns `skipped` when another item already owns the extraction."""
     with Session(engine) as session:
-        write_transaction(session)
-        item = _locked_item(session, item_id)
-        if item is None:
-            return "failed"
-        if item.status in FINAL:
-            return item.status
+        item = _open_item(session, item_id)
+        if isinstance(item, str):
+            return item
         if reader_version is not None and sha256 is not None and \
                 session.get(ExtractionVersionRow, extraction_id) is None:
             session.add(ExtractionVersionRow(extraction_id=extraction_id, sha256=sha256,
@@ -498,6 +492,16 @@ def _finish(session: Session, item: BatchItemRow, status: str) -> None:
     session.add(item)
     if item.id is not None:
         session.exec(delete(BatchSourceRow).where(col(BatchSourceRow.item_id) == item.id))
+
+
+def _open_item(session: Session, item_id: int) -> BatchItemRow | str:
+    """Begin the write and lock the item; its status instead when there is nothing left to do
+    on it (`failed` when it is gone, its final status when another run finished it)."""
+    write_transaction(session)
+    item = _locked_item(session, item_id)
+    if item is None:
+        return "failed"
+    return item.status if item.status in FINAL else item
 
 
 def _locked_item(session: Session, item_id: int) -> BatchItemRow | None:
