@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from service.errors import NianbaoError, TooLarge
+from service.errors import NianbaoError
+from service.ingest.limits import file_too_large
 
 if TYPE_CHECKING:
     from service.contract import Extraction
@@ -43,10 +44,7 @@ def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
         with path.open("rb") as handle:  # bounded: a huge file, a pipe or /dev/zero alike
             data = handle.read(limit + 1)
         if len(data) > limit:
-            raise TooLarge(
-                f"the file is larger than the limit of {limit} bytes (NIANBAO_MAX_UPLOAD_BYTES)",
-                f"文件超过 {limit} 字节的上限（NIANBAO_MAX_UPLOAD_BYTES）",
-            )
+            raise file_too_large(limit)
     except FileNotFoundError:
         print(f"nianbao: 文件不存在 / file not found: {file}", file=sys.stderr)
         return 2

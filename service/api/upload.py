@@ -20,8 +20,9 @@ from starlette.types import Message, Receive
 
 from service.api.errors import BadRequest, InvalidRequest, UnsupportedMediaType
 from service.api.public import ExtractTextRequest
-from service.errors import TooLarge, UnreadableDocument
+from service.errors import TooLarge
 from service.ingest.filename import clean_filename
+from service.ingest.limits import empty_file
 
 # Room for multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -97,7 +98,7 @@ async def _read(body: _Body, max_bytes: int) -> Upload:
     if len(upload.data) > max_bytes:
         raise _too_large(max_bytes)
     if not upload.data:
-        raise UnreadableDocument("the file is empty", "文件为空")
+        raise empty_file()
     return upload
 
 

@@ -21,6 +21,7 @@ from typing import IO
 
 from service.errors import NianbaoError, TooLarge, UnreadableDocument
 from service.ingest.filename import clean_filename
+from service.ingest.limits import empty_file, file_too_large
 
 # An archive with more members than this is refused whole (a batch of a province has thousands).
 MAX_MEMBERS = 20_000
@@ -52,13 +53,6 @@ class NoSuchInput(NianbaoError):
     """A path on the command line that names nothing (a typo is the user's, not a file's)."""
 
     code = "no_such_input"
-
-
-def too_large(limit: int) -> TooLarge:
-    return TooLarge(
-        f"the file is larger than the limit of {limit} bytes (NIANBAO_MAX_UPLOAD_BYTES)",
-        f"文件超过 {limit} 字节的上限（NIANBAO_MAX_UPLOAD_BYTES）",
-    )
 
 
 def inflates_past(limit: int) -> TooLarge:
@@ -141,9 +135,9 @@ def register_paths(paths: Iterable[Path], limit: int) -> Iterator[Source]:
             yield Source(str(path), None, _unreadable_file(exc))
             continue
         if size > limit:
-            yield Source(str(path), None, too_large(limit), size=size)
+            yield Source(str(path), None, file_too_large(limit), size=size)
         elif size == 0:
-            yield Source(str(path), None, UnreadableDocument("the file is empty", "文件为空"), size=0)
+            yield Source(str(path), None, empty_file(), size=0)
         else:
             yield Source(str(path), None, path=str(path), size=size)
 
@@ -213,9 +207,9 @@ def from_upload(name: str, handle: IO[bytes], limit: int) -> Iterator[Source]:
 
 def _checked(name: str, data: bytes, limit: int) -> Source:
     if len(data) > limit:
-        return Source(name, None, too_large(limit))
+        return Source(name, None, file_too_large(limit))
     if not data:
-        return Source(name, None, UnreadableDocument("the file is empty", "文件为空"))
+        return Source(name, None, empty_file())
     return Source(name, data)
 
 
@@ -276,7 +270,7 @@ def _declared_refusal(info: zipfile.ZipInfo, limit: int) -> NianbaoError | None:
     if info.flag_bits & _ENCRYPTED_FLAG:
         return UnreadableDocument("the archive member is encrypted", "压缩包中的文件已加密")
     if info.file_size > limit:  # the declared size
-        return too_large(limit) if info.compress_size > limit else inflates_past(limit)
+        return file_too_large(limit) if info.compress_size > limit else inflates_past(limit)
     return None
 
 

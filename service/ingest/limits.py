@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from service.errors import DocumentTooLarge
+from service.errors import DocumentTooLarge, TooLarge, UnreadableDocument
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,18 @@ class Limits:
         about a millisecond, a fifth of reading a text report)."""
         return cls(settings.max_pages, settings.max_chars, settings.max_inflated_bytes,
                    settings.max_html_tags)
+
+
+def file_too_large(limit: int) -> TooLarge:
+    """A file (on the command line, in a batch or a zip) over NIANBAO_MAX_UPLOAD_BYTES."""
+    return TooLarge(
+        f"the file is larger than the limit of {limit} bytes (NIANBAO_MAX_UPLOAD_BYTES)",
+        f"文件超过 {limit} 字节的上限（NIANBAO_MAX_UPLOAD_BYTES）",
+    )
+
+
+def empty_file() -> UnreadableDocument:
+    return UnreadableDocument("the file is empty", "文件为空")
 
 
 def too_many_pages(limit: int, pages: int | None = None) -> DocumentTooLarge:
