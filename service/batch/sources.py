@@ -14,7 +14,7 @@ import os
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -102,11 +102,7 @@ def read_paths(paths: Iterable[Path], limit: int) -> Iterator[Source]:
     """Each file's Source, read one at a time (bounded: a huge file costs `limit` bytes)."""
     for path in paths:
         if path.suffix.lower() == ".zip":
-            try:
-                with path.open("rb") as handle:
-                    yield from zip_members(str(path), handle, limit)
-            except OSError as exc:
-                yield Source(str(path), None, _unreadable_file(exc))
+            yield from _zip_on_disk(path, zip_members, limit)
             continue
         try:
             with path.open("rb") as handle:
@@ -117,17 +113,23 @@ def read_paths(paths: Iterable[Path], limit: int) -> Iterator[Source]:
         yield _checked(str(path), data, limit)
 
 
+def _zip_on_disk(path: Path, members: Callable[[str, IO[bytes], int], Iterator[Source]],
+             limit: int) -> Iterator[Source]:
+    """The Sources of a zip on disk as `members` lists them; one refusal when it cannot be opened."""
+    try:
+        with path.open("rb") as handle:
+            yield from members(str(path), handle, limit)
+    except OSError as exc:
+        yield Source(str(path), None, _unreadable_file(exc))
+
+
 def register_paths(paths: Iterable[Path], limit: int) -> Iterator[Source]:
     """Each file's Source by where it lies, no bytes read (a zip's directory only): what a batch
     on this machine needs, so that memory and the database hold only the files being read.
     What can be refused from the file system or the archive's directory is refused here."""
     for path in paths:
         if path.suffix.lower() == ".zip":
-            try:
-                with path.open("rb") as handle:
-                    yield from _registered_members(str(path), handle, limit)
-            except OSError as exc:
-                yield Source(str(path), None, _unreadable_file(exc))
+            yield from _zip_on_disk(path, _registered_members, limit)
             continue
         try:
             size = path.stat().st_size
