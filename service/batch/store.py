@@ -264,8 +264,14 @@ def _take_bytes(session: Session, item: BatchItemRow, loaded: Source | None, ver
     if done is None:
         return None
     item.extraction_id, item.document_id = done
-    _finish(session, item, "skipped")
-    return "skipped"
+    # The item was running when its worker died (a retried job), and the batch extraction of its
+    # bytes has no owner: that run stored it before it could record it. The item is done, not
+    # skipped. (An item of a new batch given bytes an interrupted batch read is `skipped`.)
+    own = (item.status == "running" and done[0] == extraction_key(item.sha256, version)
+           and not _owned(session, done[0]))
+    status = "succeeded" if own else "skipped"
+    _finish(session, item, status)
+    return status
 
 
 def _load_registered(engine: Engine, item_id: int, limit: int | None) -> Source | None:
@@ -311,8 +317,8 @@ def store_extraction(engine: Engine, item_id: int, reader_version: str, doc: Doc
         except IntegrityError:
             if not _extraction_exists(engine, key):
                 raise
-            return _record(engine, item_id, key, doc.id, "skipped", reader_version, doc.sha256)
-    return _record(engine, item_id, key, doc.id, "succeeded", reader_version, doc.sha256)
+            return _record(engine, item_id, key, doc.id, "skipped")
+    return _record(engine, item_id, key, doc.id, "succeeded")
 
 
 def _extraction_exists(engine: Engine, extraction_id: str) -> bool:
@@ -320,21 +326,21 @@ def _extraction_exists(engine: Engine, extraction_id: str) -> bool:
         return session.get(ExtractionRow, extraction_id) is not None
 
 
-def _record(engine: Engine, item_id: int, extraction_id: str, document_id: str, status: str,
-            reader_version: str | None = None, sha256: str | None = None) -> str:
-    """The item's outcome, and the extraction's version row when it is missing. `succeeded`
-    turns `skipped` when another item already owns the extraction."""
+def _owned(session: Session, extraction_id: str) -> bool:
+    """Whether an item already succeeded with this extraction (it is that item's, not ours)."""
+    return session.exec(select(BatchItemRow.id).where(BatchItemRow.extraction_id == extraction_id)
+                        .where(BatchItemRow.status == "succeeded")).first() is not None
+
+
+def _record(engine: Engine, item_id: int, extraction_id: str, document_id: str, status: str) -> str:
+    """The item's outcome (the extraction's version row was written with the extraction, by
+    crud.save_extraction). `succeeded` turns `skipped` when another item already owns the
+    extraction."""
     with Session(engine) as session:
         item = _open_item(session, item_id)
         if isinstance(item, str):
             return item
-        if reader_version is not None and sha256 is not None and \
-                session.get(ExtractionVersionRow, extraction_id) is None:
-            session.add(ExtractionVersionRow(extraction_id=extraction_id, sha256=sha256,
-                                             reader_version=reader_version))
-        if status == "succeeded" and session.exec(
-                select(BatchItemRow.id).where(BatchItemRow.extraction_id == extraction_id)
-                .where(BatchItemRow.status == "succeeded")).first() is not None:
+        if status == "succeeded" and _owned(session, extraction_id):
             status = "skipped"
         item.extraction_id, item.document_id = extraction_id, document_id
         item.code = item.reason_en = item.reason_zh = None
