@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
+import types
 from collections.abc import Sequence
+
+# Commands that read, print and end: their process may end without tearing the interpreter down.
+ONE_SHOT = ("extract",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console entry point; quiet when the reader of our output goes away
     (`nianbao extract f.pdf | head`) instead of a BrokenPipeError traceback; a refusal that
-    reaches here (an invalid setting for `serve`, `batch` or `worker`) is one line and exit 2."""
+    reaches here (an invalid setting for `serve`, `batch` or `worker`) is one line and exit 2.
+
+    Run as the program (no argv given) a one-shot command starts lean (`_lean_start`) and ends
+    the process right after flushing its output: freeing every module and object one by one at exit was ~15 ms of a 0.2 s
+    `nianbao extract`, and nothing of ours runs at exit (no atexit handler, no open file)."""
     from service.errors import NianbaoError
 
+    one_shot = argv is None and _one_shot(sys.argv[1:])
+    if one_shot:
+        _lean_start()
     try:
         code = _dispatch(argv)
         sys.stdout.flush()
@@ -24,7 +36,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout once more at exit
         return 1
+    if one_shot:
+        sys.stderr.flush()
+        os._exit(code)
     return code
+
+
+def _one_shot(args: Sequence[str]) -> bool:
+    return bool(args) and args[0] in ONE_SHOT
+
+
+def _lean_start() -> None:
+    """Start-up of a one-shot command, before its imports (issue 10: ≤ 0.15 s for `extract`).
+
+    - pydantic looks for plugins (package entry points) when it builds its first model, and its
+      loader imports importlib.metadata for that (email, zipfile, csv …: ~10 ms). nianbao uses no
+      pydantic plugin: the loader is replaced by one that finds none, the answer pydantic's own
+      gives with PYDANTIC_DISABLE_PLUGINS=__all__. Only when pydantic has not loaded it yet.
+    - The cyclic garbage collector ran ~70 times during a text report's imports (~7 ms) and finds
+      little: it runs 20 times less often; memory is still bounded (a collection every 14,000
+      allocations instead of 700).
+    """
+    name = "pydantic.plugin._loader"
+    if name not in sys.modules:
+        loader = types.ModuleType(name, "nianbao: no pydantic plugins in a one-shot CLI command")
+        loader.get_plugins = _no_plugins  # type: ignore[attr-defined]
+        sys.modules[name] = loader
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0 * 20, gen1, gen2)
+
+
+def _no_plugins() -> tuple[()]:
+    return ()
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:
