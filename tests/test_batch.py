@@ -398,13 +398,13 @@ def test_cli_batch_interrupted_and_resumed_stores_every_file_once(
 
 
 def _recording_process_in_worker(item_id: int, settings: object, database_url: str,
-                                 owner: tuple[int, str] | None) -> str:
+                                 owner: tuple[int, str] | None, final_attempt: bool = True) -> str:
     """`work.process_in_worker` whose store function leaves a file named after the storing
-    process's pid beside the database (a test double: the schema records no pid)."""
+    process's pid in the folder $TEST_STORED_BY (a test double: the schema records no pid)."""
     from service.batch import store, work
 
     real = store.store_extraction
-    folder = Path(database_url.removeprefix("sqlite:///")).parent / "stored-by"
+    folder = Path(os.environ["TEST_STORED_BY"])
 
     def recording(*args: object, **kwargs: object) -> str:
         folder.mkdir(exist_ok=True)
@@ -413,9 +413,17 @@ def _recording_process_in_worker(item_id: int, settings: object, database_url: s
 
     store.store_extraction = recording
     try:
-        return work.process_in_worker(item_id, settings, database_url, owner)
+        return work.process_in_worker(item_id, settings, database_url, owner, final_attempt)
     finally:
         store.store_extraction = real
+
+
+def recorded_batch_command(*args: str) -> list[str]:
+    """`nianbao batch ARGS` whose reader processes record who stores (`_recording_process_in_worker`)."""
+    script = ("import sys; import service.batch.work as work; import tests.test_batch as t; "
+              "work.process_in_worker = t._recording_process_in_worker; "
+              "from service.batch.cli import cmd_batch; sys.exit(cmd_batch(sys.argv[1:]))")
+    return [sys.executable, "-c", script, *args]
 
 
 def _pgroup_gone(pgid: int, seconds: float) -> bool:
@@ -438,11 +446,8 @@ def test_embedded_readers_store_their_own_items_exactly_once_through_a_parent_si
     database_url = f"sqlite:///{tmp_path / 'nianbao.db'}"
     folder = tmp_path / "season"
     reports = write_reports(folder, 120)
-    recorded = ("import sys; import service.batch.runner as runner; import tests.test_batch as t; "
-                "runner.process_in_worker = t._recording_process_in_worker; "
-                "from service.batch.cli import cmd_batch; sys.exit(cmd_batch(sys.argv[1:]))")
-    env = _env(database_url)
-    first = subprocess.Popen([sys.executable, "-c", recorded, str(folder)], cwd=REPO, env=env,
+    env = _env(database_url) | {"TEST_STORED_BY": str(tmp_path / "stored-by")}
+    first = subprocess.Popen(recorded_batch_command(str(folder)), cwd=REPO, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     engine = make_engine(database_url)
     try:
@@ -481,6 +486,64 @@ def test_embedded_readers_store_their_own_items_exactly_once_through_a_parent_si
             first.kill()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first.pid, signal.SIGKILL)
+        engine.dispose()
+
+
+def _crashing_process_in_worker(item_id: int, settings: object, database_url: str,
+                                owner: tuple[int, str] | None, final_attempt: bool = True) -> str:
+    """`work.process_in_worker` that kills its reader process (as a segfault or an OOM kill
+    would) under a file named `crash_*` every time, under `once_*` the first time (a marker
+    file beside the database)."""
+    from service.batch import work
+
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        item = session.get(BatchItemRow, item_id)
+        name = Path(item.filename).name if item is not None else ""
+    engine.dispose()
+    marker = Path(database_url.removeprefix("sqlite:///")).with_name(f"died-{item_id}")
+    if name.startswith("crash_") or (name.startswith("once_") and not marker.exists()):
+        marker.touch()
+        os._exit(1)
+    return work.process_in_worker(item_id, settings, database_url, owner, final_attempt)
+
+
+def test_a_reader_that_dies_under_an_item_is_replaced_and_the_item_tried_once_more(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader process doing an item dies: a fresh pool, the item tried once more; dead twice,
+    the item `failed` (ReaderCrashed) on its last attempt, queued again for the queue's retry
+    before it (`Requeued`). The pool reads the next item as before."""
+    from service.batch import store, work
+    from service.config import Settings
+
+    once, crash, again, plain = write_reports(tmp_path / "r", 4)
+    paths = [once.rename(once.with_name("once_" + once.name)), crash.rename(crash.with_name("crash_" + crash.name)),
+             again.rename(again.with_name("crash_" + again.name)), plain]
+    database_url = f"sqlite:///{tmp_path / 'nianbao.db'}"
+    engine = make_engine(database_url)
+    migrate(engine)
+    try:
+        with Session(engine) as session:
+            batch = store.create_batch(session, read_paths(paths, UPLOAD_LIMIT), origin="cli", mode=None,
+                                       llm_scope=None, reader_version="nianbao test r1")
+            session.commit()
+            ids = [i.id or 0 for i in session.exec(select(BatchItemRow).where(BatchItemRow.batch_id == batch.id)
+                                                   .order_by(col(BatchItemRow.position))).all()]
+        monkeypatch.setattr(work, "process_in_worker", _crashing_process_in_worker)
+        settings = Settings(DATABASE_URL=database_url, workers=1, max_upload_bytes=UPLOAD_LIMIT,
+                            llm_base_url=None, llm_model=None)
+        assert work.do_item(engine, ids[0], settings) == "succeeded"  # died once, then read
+        assert work.do_item(engine, ids[1], settings) == "failed"
+        with pytest.raises(work.Requeued, match="ReaderCrashed"):
+            work.do_item(engine, ids[2], settings, final_attempt=False)
+        assert work.do_item(engine, ids[3], settings) == "succeeded"
+        with Session(engine) as session:
+            items = [session.get(BatchItemRow, i) for i in ids]
+        assert [i.status for i in items if i is not None] == ["succeeded", "failed", "queued", "succeeded"]
+        failed = items[1]
+        assert failed is not None and failed.code == "internal_error" and "ReaderCrashed" in (failed.reason_en or "")
+        assert (tmp_path / f"died-{ids[0]}").exists() and (tmp_path / f"died-{ids[2]}").exists()
+    finally:
         engine.dispose()
 
 

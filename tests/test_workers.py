@@ -100,7 +100,7 @@ def test_two_workers_one_killed_mid_job_every_job_completes_exactly_once(
     assert left_behind == "doing", "the killed worker's job should have been left mid-way"
     assert sorted(i.status for i in items) == ["succeeded"] * len(reports)  # nothing lost
     assert sorted(v.sha256 for v in versions) == sorted(sha(p) for p in reports)  # each stored once
-    assert sorted(extraction_ids) == sorted(i.extraction_id for i in items)  # nothing duplicated
+    assert sorted(extraction_ids) == sorted(i.extraction_id or "" for i in items)  # nothing duplicated
     assert next(i for i in items if i.id == killed_item).status == "succeeded"
     failed_jobs = [line for line in (tmp_path / "b.log").read_text().splitlines() if "status: Error" in line]
     assert not failed_jobs, failed_jobs
@@ -159,10 +159,42 @@ def test_procrastinate_connects_with_its_schema_first_and_keeps_the_users_option
     assert got["options"] == f"-c statement_timeout=5 -c search_path={SCHEMA},public"
 
 
+# Per process (the test's, or the reader process's that reads the items): reads per (database, file).
+_reads: dict[tuple[str, str], int] = {}
+
+
+def _flaky(real: Callable[..., Any], database_url: str) -> Callable[..., Any]:
+    """`work.extract` that loses the reader (an unexpected error, not a refusal) for files named
+    `broken_*` every time and for `flaky_*` the first two times."""
+    def extract(data: bytes, filename: str | None, **options: Any) -> Any:
+        name = Path(filename or "").name
+        key = (database_url, name)
+        _reads[key] = _reads.get(key, 0) + 1
+        if name.startswith("broken_") or (name.startswith("flaky_") and _reads[key] <= 2):
+            raise ConnectionError(f"lost the reader for {name}")
+        return real(data, filename, **options)
+    return extract
+
+
+def _flaky_process_in_worker(item_id: int, settings: Any, database_url: str, owner: tuple[int, str] | None,
+                             final_attempt: bool = True) -> str:
+    """`work.process_in_worker` reading through `_flaky` (in the reader process)."""
+    import service.batch.work as work
+
+    real = work.extract
+    work.extract = _flaky(real, database_url)
+    try:
+        return work.process_in_worker(item_id, settings, database_url, owner, final_attempt)
+    finally:
+        work.extract = real
+
+
+@pytest.mark.parametrize("workers", [0, 1])
 def test_a_failing_job_is_retried_with_backoff_and_the_last_attempt_records_the_failure(
-        tmp_path: Path, postgres_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, postgres_database: str, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
     """An unexpected error (our bug, a lost connection) is retried; one that goes away succeeds
-    on a later attempt, one that stays is recorded `failed` with its reason on the last."""
+    on a later attempt, one that stays is recorded `failed` with its reason on the last. With a
+    reader process (workers = 1) the error happens there and comes back as `Requeued`."""
     import service.batch.queue as queue
     import service.batch.work as work
     from service.batch import store
@@ -171,27 +203,23 @@ def test_a_failing_job_is_retried_with_backoff_and_the_last_attempt_records_the_
     from tests.test_batch import UPLOAD_LIMIT
 
     monkeypatch.setattr(queue, "RETRY_EXPONENTIAL_WAIT", 0)  # no waiting between attempts here
-    reports = write_reports(tmp_path / "r", 2)
-    flaky, broken = reports
-    calls: dict[str, int] = {}
-    real_extract = work.extract
-
-    def extract(data: bytes, filename: str | None, **options: Any) -> Any:
-        calls[filename or ""] = calls.get(filename or "", 0) + 1
-        if filename == broken.name or calls[filename or ""] <= 2:
-            raise ConnectionError(f"lost the reader for {filename}")
-        return real_extract(data, filename, **options)
-
-    monkeypatch.setattr(work, "extract", extract)
+    first, second = write_reports(tmp_path / "r", 2)
+    flaky, broken = first.rename(first.with_name("flaky_" + first.name)), second.rename(second.with_name("broken_" + second.name))
+    if workers == 0:
+        monkeypatch.setattr(work, "extract", _flaky(work.extract, postgres_database))
+    else:
+        monkeypatch.setattr(work, "process_in_worker", _flaky_process_in_worker)
     engine = make_engine(postgres_database)
     migrate(engine)
-    settings = Settings(DATABASE_URL=postgres_database, workers=0, llm_base_url=None, llm_model=None)
+    settings = Settings(DATABASE_URL=postgres_database, workers=workers, max_upload_bytes=UPLOAD_LIMIT,
+                        llm_base_url=None, llm_model=None)
     with Session(engine) as session:
-        batch = store.create_batch(session, read_paths(reports, UPLOAD_LIMIT), origin="cli", mode=None,
+        batch = store.create_batch(session, read_paths([flaky, broken], UPLOAD_LIMIT), origin="cli", mode=None,
                                    llm_scope=None, reader_version="v")
         queue.enqueue(session, batch.id, model=False)
         session.commit()
         batch_id = batch.id
+    view = None
     for _ in range(10):  # each pass works what is due now; a retry is due again at once here
         queue.run_worker(engine, settings, wait=False, signals=False)
         with Session(engine) as session:
@@ -199,10 +227,35 @@ def test_a_failing_job_is_retried_with_backoff_and_the_last_attempt_records_the_
         assert view is not None and view.items is not None
         if view.status == "done":
             break
+    assert view is not None and view.items is not None
     items = {i.filename: i for i in view.items}
     engine.dispose()
     assert (items[str(flaky)].status, items[str(flaky)].attempts) == ("succeeded", 3)
     assert (items[str(broken)].status, items[str(broken)].attempts) == ("failed", queue.MAX_RETRIES + 1)
     assert items[str(broken)].code == "internal_error"
     assert "ConnectionError: lost the reader" in (items[str(broken)].reason_en or "")
-    assert calls == {flaky.name: 3, broken.name: queue.MAX_RETRIES + 1}
+    if workers == 0:  # read in this process: its reads are counted here
+        assert {name: n for (url, name), n in _reads.items() if url == postgres_database} == {
+            flaky.name: 3, broken.name: queue.MAX_RETRIES + 1}
+
+
+def test_the_reader_processes_store_their_own_items_and_the_command_only_dispatches(
+        tmp_path: Path, postgres_database: str) -> None:
+    """PostgreSQL: `nianbao batch`'s own worker hands each job to a reader process, which claims,
+    reads, stores and records it (more than one pid stores, never the command's process)."""
+    from tests.test_batch import parse_summary, recorded_batch_command
+
+    reports = write_reports(tmp_path / "r", 60)
+    env = _env(postgres_database) | {"TEST_STORED_BY": str(tmp_path / "stored-by")}
+    run = subprocess.Popen(recorded_batch_command(str(tmp_path / "r")), cwd=REPO, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, out + err
+    assert parse_summary(out).succeeded == len(reports)
+    stored_by = {int(p.name) for p in (tmp_path / "stored-by").iterdir()}
+    assert len(stored_by) >= 2 and run.pid not in stored_by
+    engine = make_engine(postgres_database)
+    with Session(engine) as session:
+        versions = session.exec(select(ExtractionVersionRow.sha256)).all()
+    engine.dispose()
+    assert sorted(versions) == sorted(sha(p) for p in reports)

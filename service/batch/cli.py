@@ -3,8 +3,8 @@
 `batch` takes files, folders, globs and `.zip` archives, stores them as a batch and reads them:
 each file registered by its path and read when its turn comes. On the embedded store (SQLite) on
 this machine's process pool (memory and the database hold only the files in flight); on
-PostgreSQL as Procrastinate jobs, worked by this process (unless `--workers 0`) and by every
-`nianbao worker` on any machine, which read the bytes from the database: this command moves
+PostgreSQL as Procrastinate jobs, worked by this process's reader processes (unless
+`--workers 0`) and by every `nianbao worker` on any machine, which read the bytes from the database: this command moves
 them in as the queue drains (NIANBAO_BATCH_FEED_WINDOW files at a time; with --no-wait all at
 once, streamed).
 A progress bar (rate, ETA) goes to stderr when it is a terminal; the summary always goes to

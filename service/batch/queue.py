@@ -3,8 +3,12 @@
 - A batch's jobs are inserted by `enqueue` in the transaction that creates its rows (through
   Procrastinate's own `procrastinate_defer_jobs_v1`), so a batch exists with all its jobs or
   not at all. A job carries only its item id; the bytes are in `batch_source`.
-- `nianbao worker` (any machine, DATABASE_URL) runs `extract_item` jobs: the reading in its
-  process pool, the storing in the worker (store.store_extraction: exactly once).
+- `nianbao worker` (any machine, DATABASE_URL) runs `extract_item` jobs through `work.do_item`:
+  with two reader processes or more (NIANBAO_WORKERS, `--concurrency`) each reader claims,
+  reads, stores and records its item (its own engine, pooled connections kept per process) and
+  the worker only dispatches jobs and records them done, so throughput grows with the readers;
+  with one, the reading in the reader and the storing in the worker (store.store_extraction:
+  exactly once either way).
 - Retries: an unexpected error is retried with exponential backoff (RETRY); the last attempt
   records the item `failed`. A refusal is not an error: the item is `refused`, no retry.
 - A worker that dies (kill -9, a lost machine) stops sending heartbeats; every worker runs the
@@ -92,7 +96,7 @@ def make_app(engine: Engine, settings: Any, *, stalled_seconds: float = STALLED_
     import procrastinate
     from procrastinate import JobContext, RetryStrategy
 
-    from service.batch.work import process_item
+    from service.batch.work import do_item
 
     connector = procrastinate.PsycopgConnector(conninfo=conninfo(str(engine.url.render_as_string(
         hide_password=False))), max_size=max(4, 2 * settings.workers + 4))
@@ -103,7 +107,7 @@ def make_app(engine: Engine, settings: Any, *, stalled_seconds: float = STALLED_
     def extract_item(context: JobContext, item_id: int) -> str:
         """One batch item; the last attempt records a failure instead of raising."""
         final = context.job.attempts >= MAX_RETRIES
-        return process_item(engine, item_id, settings, final_attempt=final)
+        return do_item(engine, item_id, settings, final_attempt=final)
 
     @app.periodic(cron=RETRY_STALLED_CRON, periodic_id="retry_stalled")
     @app.task(name=RETRY_STALLED_TASK, queue=QUEUE, queueing_lock=RETRY_STALLED_TASK, pass_context=True)
@@ -125,9 +129,9 @@ def run_worker(engine: Engine, settings: Any, *, concurrency: int | None = None,
                wait: bool = True, signals: bool = True) -> None:
     """Run a worker until stopped (Ctrl-C, SIGTERM: the jobs running finish first); with
     `wait=False`, until the queue is empty. `signals=False` leaves Ctrl-C to the caller
-    (KeyboardInterrupt), as `nianbao batch` wants. The reading happens in `settings.workers`
-    processes; twice as many jobs run at once (default), so that a process reads the next file
-    while this one stores the last."""
+    (KeyboardInterrupt), as `nianbao batch` wants. The items are done in `settings.workers`
+    reader processes (`work.do_item`); twice as many jobs run at once (default), so that a reader
+    has the next item as soon as it is done with one."""
     app = make_app(engine, settings, stalled_seconds=stalled_seconds)
     name = f"nianbao-{os.uname().nodename}-{os.getpid()}"
 
