@@ -14,7 +14,7 @@ import json
 import re
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -30,16 +30,26 @@ from service.templates import SCHEMAS_DIR, table3_rows, table4_groups
 TABLE_MARK = "\x00"
 HAN = "\u4e00-\u9fff"
 CLAUSE_END = ",。;:!?\x00"
-_VIEW_RUN = re.compile(r"(\x00(?:\s*\x00)*)|[^\s\x00]+")
+# A run of table marks (white space between them) or of other non-space characters; the
+# trailing white space a mark run takes is dropped anyway.
+_VIEW_RUN = re.compile(r"(\x00)[\x00\s]*|[^\s\x00]+")
 # One clause, no digits / one clause: the room a pattern may leave between its key words.
 NOT_DIGIT = r"[^,。;:!?、\x00\d]"
 IN_CLAUSE = r"[^,。;:!?\x00]"
 CN_COUNT = "〇零一二两三四五六七八九十百千万"
 # A count: plain digits, digits with thousands separators (2,645), or Chinese numerals (十二).
-# The look-ahead repeats what the count's first character must be: a pattern that starts with
-# the count then fails fast at every other position instead of trying its look-behinds there.
 NUM = (
-    rf"(?=[\d{CN_COUNT}])(?<![\d.{CN_COUNT}第])(?<!\d,)(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d{{1,7}}|[{CN_COUNT}]{{1,8}})"
+    rf"(?<![\d.{CN_COUNT}第])(?<!\d,)(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d{{1,7}}|[{CN_COUNT}]{{1,8}})"
+    rf"(?![\d.{CN_COUNT}]|,\d{{3}})"
+)
+# NUM for a pattern that starts with the count. It opens with the count's first character, the
+# look-behinds moved after it, so that the regex engine looks for that character in C and tries
+# nothing at the other positions (a look-around first makes it try every position). Matches what
+# NUM matches (tests/test_prose.py); elsewhere NUM is cheaper to compile (each class of CJK
+# characters costs ~0.1 ms at every start of the CLI).
+LEADING_NUM = (
+    rf"(?P<n>[\d{CN_COUNT}](?<![\d.{CN_COUNT}第].)(?<!\d,.)"
+    rf"(?:(?<=\d)(?:\d{{0,2}}(?:,\d{{3}})+|\d{{0,6}})|(?<=[{CN_COUNT}])[{CN_COUNT}]{{0,7}}))"
     rf"(?![\d.{CN_COUNT}]|,\d{{3}})"
 )
 TOTAL_WORDS = r"(?:共计|总计|合计|累计|共|计|为|达到|达|有|:)*"
@@ -95,7 +105,7 @@ def build_view(text: str, table_spans: Iterable[tuple[int, int]]) -> ProseView:
             continue
         start = max(start, pos)
         parts.append(text[pos:start])
-        parts.append(re.sub(r"[^\n]", TABLE_MARK, text[start:end]))
+        parts.append("\n".join(TABLE_MARK * len(line) for line in text[start:end].split("\n")))
         pos = end
     parts.append(text[pos:])
     masked = "".join(parts)
@@ -180,46 +190,57 @@ def channel_words() -> list[str]:
     return words
 
 
+def scan(patterns: Iterable[str], text: str, needs: tuple[str, ...] = ()) -> Iterator[re.Match[str]]:
+    """Every match of each pattern in turn. `needs`: words one of which every match of these
+    patterns contains (tests/test_prose.py proves it from each pattern's parse); a text with
+    none of them has no match, so the patterns are neither compiled nor run on it (a third of
+    the CLI's start-up went to compiling prose patterns, half of them for nothing)."""
+    if needs and not any(w in text for w in needs):
+        return
+    for pattern in patterns:
+        yield from re.finditer(pattern, text)
+
+
 def number_hits(
     view: ProseView,
     patterns: Iterable[str],
     reject: str | None = None,
     part_words: Iterable[str] | None = None,
+    needs: tuple[str, ...] = (),
 ) -> list[Hit]:
     """Every match of the patterns whose `n` group is a count printed as plain digits."""
     words = list(channel_words() if part_words is None else part_words)
     hits: list[Hit] = []
-    for pattern in patterns:
-        for m in re.finditer(pattern, view.compact):
-            if reject and re.search(reject, m.groupdict().get("mid") or ""):
-                continue
-            s, e = m.span("n")
-            span = view.span(s, e)
-            printed = view.original[span[0] : span[1]]
-            value = count_value(m.group("n"))
-            if value is None:
-                continue
-            broken = printed != m.group("n")
-            if broken and not (printed.isascii() and "\n" in printed):
-                continue  # digits apart by spaces alone: two numbers as often as one
-            part = _is_part(view, m.start(), s, words)
-            clean = not broken and "," not in printed
-            subset = part and _is_part(view, m.start(), s, SUBSET_WORDS)
-            hits.append(Hit(value, span, view.span(*m.span()), part, clean, subset))
+    for m in scan(patterns, view.compact, needs):
+        if reject and re.search(reject, m.groupdict().get("mid") or ""):
+            continue
+        s, e = m.span("n")
+        span = view.span(s, e)
+        printed = view.original[span[0] : span[1]]
+        value = count_value(m.group("n"))
+        if value is None:
+            continue
+        broken = printed != m.group("n")
+        if broken and not (printed.isascii() and "\n" in printed):
+            continue  # digits apart by spaces alone: two numbers as often as one
+        part = _is_part(view, m.start(), s, words)
+        clean = not broken and "," not in printed
+        subset = part and _is_part(view, m.start(), s, SUBSET_WORDS)
+        hits.append(Hit(value, span, view.span(*m.span()), part, clean, subset))
     return _in_text_order(hits)
 
 
 def phrase_hits(
-    view: ProseView, patterns: Iterable[str], value: int | bool, reject: str | None = None
+    view: ProseView, patterns: Iterable[str], value: int | bool, reject: str | None = None,
+    needs: tuple[str, ...] = (),
 ) -> list[Hit]:
     """Every match of the patterns, read as `value` (a stated 0 or false); the span is the phrase."""
     hits: list[Hit] = []
-    for pattern in patterns:
-        for m in re.finditer(pattern, view.compact):
-            if reject and re.search(reject, m.groupdict().get("mid") or ""):
-                continue
-            span = view.span(*m.span())
-            hits.append(Hit(value, span, span))
+    for m in scan(patterns, view.compact, needs):
+        if reject and re.search(reject, m.groupdict().get("mid") or ""):
+            continue
+        span = view.span(*m.span())
+        hits.append(Hit(value, span, span))
     return _in_text_order(hits)
 
 
@@ -306,6 +327,7 @@ POLICY = [
     rf"解读(?:政策|文件|政策文件|各类政策|重要政策){TOTAL_WORDS}{NUM}(?:条|件|篇|项|个|份)",
     rf"对{NUM}(?:项|件|个|份|篇){IN_CLAUSE}{{0,40}}?(?:政策|文件)(?:进行|开展|作|做)了?(?:政策)?解读",
 ]
+POLICY_NEEDS = ("解读",)  # what every match of these contains (`scan`)
 
 # "无" closing a heading: end of text, a full stop, or the next heading.
 NONE_ANSWER = (
@@ -323,15 +345,19 @@ APPLICATIONS = [
     rf"{APP_VERB}(?P<mid>{NOT_DIGIT}{{0,10}}?){APP_OBJECT}(?:数量|总数)?{TOTAL_WORDS}{NUM}(?:件|条|个|宗|份|起)",
     rf"{APP_VERB}了?(?:各类)?{NUM}(?:件|个|宗|份|条)(?:政府信息公开|依申请公开|信息公开)?申请",
 ]
+APP_NEEDS = ("收到", "受理", "接收", "接到", "新收", "收悉")  # APP_VERB's words
 APPLICATIONS_NONE = [
     rf"(?:未|没有)(?:收到|受理|接到|接收|发生|产生)(?P<mid>{IN_CLAUSE}{{0,16}}?)"
     r"(?:政府信息公开申请|信息公开的?申请|依申请公开|公开申请|的申请)",
     r"(?:无|没有)(?:政府信息公开申请|依申请公开(?:申请|事项|情况|件)?)",
     rf"依申请公开(?:工作)?(?:情况|办理情况){NONE_ANSWER}",
 ]
+APPLICATIONS_NONE_NEEDS = ("申请",)
 
 NPC_ITEM = r"(?:人大(?:代表)?|(?<!人大)代表)(?:建议|议案)"
 CPPCC_ITEM = r"(?:政协(?:委员)?|(?<!政协)委员)提案"
+NPC_NEEDS = ("建议", "议案")  # what every match of NPC_ITEM contains; CPPCC_ITEM's:
+CPPCC_NEEDS = ("提案",)
 AND = r"(?:和|及|与|、|或|以及)"
 COUNT_UNIT = r"(?:件|条|个|份|项)"
 NONE_VERB = r"(?:未|没有|无)(?:收到|承办|办理|接到|接收|承接|涉及|交办)?"
@@ -348,7 +374,7 @@ def npc_patterns(item: str, other: str) -> tuple[list[str], list[str]]:
     )
     counts = [  # (?=item) first: eighteen look-behinds are tried only where the item starts
         rf"(?={item}){joint}{item}(?!{AND}{other}){TOTAL_WORDS}{NUM}{COUNT_UNIT}",
-        rf"{NUM}{COUNT_UNIT}{item}(?!{AND}{other})",
+        rf"{LEADING_NUM}{COUNT_UNIT}{item}(?!{AND}{other})",
     ]
     nones = [
         rf"{NONE_VERB}(?P<mid>{NOT_DIGIT}{{0,6}}?){item}",
@@ -373,6 +399,7 @@ FEES_NONE = [
     rf"(?:{FEE_NAME}|收费){IN_CLAUSE}{{0,8}}?情况{NONE_ANSWER}",
 ]
 FEES_NONE_REJECT = r"理由|按|逾期|通知"
+FEES_NEEDS = ("费",)  # every match of FEES_NONE and FEE_AMOUNT
 FEE_AMOUNT = (
     rf"收取(?P<mid>{IN_CLAUSE}{{0,16}}?){FEE_NAME}{TOTAL_WORDS}"
     r"(?<![\d.])(?P<amount>\d+(?:\.\d+)?)万?元"
@@ -381,8 +408,8 @@ FEE_AMOUNT = (
 
 def fee_hits(view: ProseView) -> list[Hit]:
     """收取…信息处理费 N 元: false when N is 0, true otherwise; plus every stated none."""
-    hits = phrase_hits(view, FEES_NONE, False, reject=FEES_NONE_REJECT)
-    for m in re.finditer(FEE_AMOUNT, view.compact):
+    hits = phrase_hits(view, FEES_NONE, False, reject=FEES_NONE_REJECT, needs=FEES_NEEDS)
+    for m in scan((FEE_AMOUNT,), view.compact, FEES_NEEDS):
         if re.search(r"(?:未|不|无|免|没有)$", view.compact[max(0, m.start() - 2) : m.start()]):
             continue  # 未收取…0元 is a none, already read above
         span = view.span(*m.span())
@@ -397,17 +424,17 @@ def read_narrative(view: ProseView) -> tuple[dict[str, Reading], dict[str, list[
         h for h in number_hits(view, ACTIVE_TOTAL, reject=ACTIVE_REJECT) if _active_ok(view, h)
     ]
     hits["narrative.active_disclosure_total"] = active
-    hits["narrative.policy_interpretations"] = number_hits(view, POLICY)
+    hits["narrative.policy_interpretations"] = number_hits(view, POLICY, needs=POLICY_NEEDS)
     hits["narrative.applications_received"] = number_hits(
-        view, APPLICATIONS, reject=APP_REJECT
-    ) + phrase_hits(view, APPLICATIONS_NONE, 0, reject=APP_REJECT)
+        view, APPLICATIONS, reject=APP_REJECT, needs=APP_NEEDS
+    ) + phrase_hits(view, APPLICATIONS_NONE, 0, reject=APP_REJECT, needs=APPLICATIONS_NONE_NEEDS)
     npc_counts, npc_nones = npc_patterns(NPC_ITEM, CPPCC_ITEM)
     cppcc_counts, cppcc_nones = npc_patterns(CPPCC_ITEM, NPC_ITEM)
-    hits["narrative.npc_suggestions"] = number_hits(view, npc_counts) + phrase_hits(
-        view, npc_nones, 0, reject=NONE_REJECT
+    hits["narrative.npc_suggestions"] = number_hits(view, npc_counts, needs=NPC_NEEDS) + phrase_hits(
+        view, npc_nones, 0, reject=NONE_REJECT, needs=NPC_NEEDS
     )
-    hits["narrative.cppcc_proposals"] = number_hits(view, cppcc_counts) + phrase_hits(
-        view, cppcc_nones, 0, reject=NONE_REJECT
+    hits["narrative.cppcc_proposals"] = number_hits(view, cppcc_counts, needs=CPPCC_NEEDS) + phrase_hits(
+        view, cppcc_nones, 0, reject=NONE_REJECT, needs=CPPCC_NEEDS
     )
     hits["narrative.information_fees_collected"] = fee_hits(view)
     readings = {path: choose(path, _in_text_order(hits[path]), view) for path in NARRATIVE_PATHS}
@@ -445,7 +472,7 @@ def numbers_near_keywords(view: ProseView, path: str) -> list[int]:
             if any(w in lead for w in spec.get("reject_before", ())):
                 continue
             window = re.split(r"[。;\x00]", view.compact[k.end() : k.end() + spec["window"]])[0]
-            for m in re.finditer(rf"{NUM}余?\(?[{unit}]", window):
+            for m in re.finditer(rf"{LEADING_NUM}余?\(?[{unit}]", window):
                 between = window[: m.start()]
                 if any(w in between for w in spec["reject"]):
                     break
@@ -544,37 +571,42 @@ class FigureRule:
 
     paths: Callable[[], list[str]]
     patterns: tuple[str, ...]
+    needs: tuple[str, ...]  # what every match contains (`scan`)
     about_disclosure: bool = False
 
 
 def figure_rules() -> list[FigureRule]:
-    granted = r"(?=[同予全])(?<!不)(?<!部分)(?<!不予)(?:同意公开|予以公开|全部公开)"  # fail fast: see NUM
+    granted = r"(?=[同予全])(?<!不)(?<!部分)(?<!不予)(?:同意公开|予以公开|全部公开)"  # fail fast: see LEADING_NUM
     return [
-        FigureRule(lambda: application_paths("granted"), (granted + RESULT_TAIL,)),
+        FigureRule(lambda: application_paths("granted"), (granted + RESULT_TAIL,),
+                   ("同意公开", "予以公开", "全部公开")),
         FigureRule(
             lambda: application_paths("partially_granted"),
             (r"(?:同意部分公开|部分予以公开|部分公开)" + RESULT_TAIL,),
+            ("部分",),
         ),
         FigureRule(
-            lambda: application_paths(group_label("不予公开")), (r"不予以?公开" + RESULT_TAIL,)
+            lambda: application_paths(group_label("不予公开")), (r"不予以?公开" + RESULT_TAIL,), ("不予",)
         ),
         FigureRule(
-            lambda: application_paths(group_label("无法提供")), (r"无法提供" + RESULT_TAIL,)
+            lambda: application_paths(group_label("无法提供")), (r"无法提供" + RESULT_TAIL,), ("无法提供",)
         ),
         FigureRule(
-            lambda: application_paths(group_label("不予处理")), (r"不予处理" + RESULT_TAIL,)
+            lambda: application_paths(group_label("不予处理")), (r"不予处理" + RESULT_TAIL,), ("不予处理",)
         ),
-        FigureRule(lambda: application_paths("other_total"), (r"其他处理" + RESULT_TAIL,)),
+        FigureRule(lambda: application_paths("other_total"), (r"其他处理" + RESULT_TAIL,), ("其他处理",)),
         FigureRule(
             lambda: application_paths("carried_over"),
             (rf"上年结转(?:政府信息公开|依申请公开)?(?:申请)?{TOTAL_WORDS}{NUM}(?:件|个|宗)",),
+            ("上年结转",),
         ),
         FigureRule(
             lambda: application_paths("carried_forward"),
             (
                 rf"(?:结转|转入|转)(?:至|到)?下一?年度?(?:继续)?(?:办理|处理)?(?:答复)?的?{TOTAL_WORDS}{NUM}(?:件|个|宗)",
-                rf"{NUM}(?:件|个|宗)(?:申请)?(?:结转|转入|转)(?:至|到)?下一?年度",
+                rf"{LEADING_NUM}(?:件|个|宗)(?:申请)?(?:结转|转入|转)(?:至|到)?下一?年度",
             ),
+            ("转",),
         ),
         FigureRule(
             lambda: ["active_disclosure.normative_documents.in_force"],
@@ -582,21 +614,24 @@ def figure_rules() -> list[FigureRule]:
                 rf"现行有效的?(?:行政)?规范性文件{TOTAL_WORDS}{NUM}(?:件|项|个|份)",
                 rf"(?:行政)?规范性文件(?:现行有效|有效)的?{TOTAL_WORDS}{NUM}(?:件|项|个|份)",
             ),
+            ("规范性文件",),
         ),
         FigureRule(
             lambda: review_paths("administrative_review"),
             (
                 rf"行政复议(?:案件|申请)?(?:数)?{TOTAL_WORDS}{NUM}{REVIEW_UNIT}",
-                rf"{NUM}{REVIEW_UNIT}(?P<mid>{NOT_DIGIT}{{0,16}}?)行政复议(?!{AND}?行政诉讼)",
+                rf"{LEADING_NUM}{REVIEW_UNIT}(?P<mid>{NOT_DIGIT}{{0,16}}?)行政复议(?!{AND}?行政诉讼)",
             ),
+            ("行政复议",),
             about_disclosure=True,
         ),
         FigureRule(
             lambda: review_paths("litigation_direct", "litigation_after_review"),
             (
                 rf"行政诉讼(?:案件)?(?:数)?{TOTAL_WORDS}{NUM}{REVIEW_UNIT}",
-                rf"{NUM}{REVIEW_UNIT}(?P<mid>{NOT_DIGIT}{{0,16}}?)行政诉讼",
+                rf"{LEADING_NUM}{REVIEW_UNIT}(?P<mid>{NOT_DIGIT}{{0,16}}?)行政诉讼",
             ),
+            ("行政诉讼",),
             about_disclosure=True,
         ),
     ]
@@ -605,8 +640,8 @@ def figure_rules() -> list[FigureRule]:
 def none_review_hits(view: ProseView) -> list[tuple[list[str], Hit]]:
     """未发生…行政复议、行政诉讼: a stated 0 for the review total and the litigation totals."""
     out: list[tuple[list[str], Hit]] = []
-    for pattern, both in ((REVIEW_NONE, True), (LITIGATION_NONE, False)):
-        for m in re.finditer(pattern, view.compact):
+    for pattern, both, needs in ((REVIEW_NONE, True, "行政复议"), (LITIGATION_NONE, False, "行政诉讼")):
+        for m in scan((pattern,), view.compact, (needs,)):
             if re.search(REVIEW_NONE_REJECT, m.group("mid")):
                 continue
             if re.match(r"被?(?:纠|撤销|败诉)", view.compact[m.end() : m.end() + 3]):
@@ -640,7 +675,7 @@ def read_figures(view: ProseView, narrative_hits: dict[str, list[Hit]]) -> list[
     found: list[tuple[list[str], Hit]] = []
     for rule in figure_rules():
         paths = rule.paths()
-        for hit in number_hits(view, rule.patterns, reject="其中|通过", part_words=()):
+        for hit in number_hits(view, rule.patterns, reject="其中|通过", part_words=(), needs=rule.needs):
             if not rule.about_disclosure or about_disclosure(view, hit):
                 found.append((paths, hit))
     received = application_paths("new_received")
@@ -680,6 +715,7 @@ STATS_YEAR = [
     r"统计(?:期限|期间|周期|时间|区间|期)[^。]{0,12}?(?P<n>20\d{2})年",
     r"自(?P<n>20\d{2})年1月1日",
 ]
+STATS_YEAR_NEEDS = ("统计", "年1月1日")
 CN_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"○": 0, "零": 0, "O": 0, "0": 0}
 DATE = (
     r"(?P<y>20\d{2}|二[〇○零O0][一二三四五六七八九〇○零]{2})\s*年\s*"
@@ -829,7 +865,7 @@ def is_org_name(name: str) -> bool:
 def read_report_year(view: ProseView, titles: list[Title], signature: Signature) -> Reading:
     """The year the report covers: the title's, checked against the 统计期限 and the 落款's year
     (a report is signed in the year after the one it covers)."""
-    stats = number_hits(view, STATS_YEAR, part_words=())
+    stats = number_hits(view, STATS_YEAR, part_words=(), needs=STATS_YEAR_NEEDS)
     path = "meta.report_year"
     if titles:
         t = titles[0]
