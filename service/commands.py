@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -25,6 +26,9 @@ def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
     from service.config import get_settings
     from service.pipeline import check_scope, extract_bytes, resolve_mode
 
+    if not gc.isenabled():  # `nianbao extract` imported with the collector off (cli._lean_start)
+        gc.freeze()
+        gc.enable()
     path = Path(file)
     try:
         settings = get_settings()
