@@ -10,6 +10,11 @@ from pydantic import BaseModel, Field
 from service.document import Span
 
 Level = Literal["high", "medium", "low"]
+# What a caller may ask for (CLI --mode / --llm-scope, API mode / llm_scope); service.model.run
+# has the same two (tests/test_startup.py checks), kept here so that reading without a model
+# does not import the model reader's types.
+Mode = Literal["auto", "deterministic", "llm"]
+Scope = Literal["doubtful", "all"]
 M = TypeVar("M", bound=BaseModel)
 _new = object.__new__
 _set = object.__setattr__
@@ -51,7 +56,7 @@ class ExtractionInfo(BaseModel):
     notices: list[str] = Field(default_factory=list)
     # The model run's record (issue 8); null / zero / empty in deterministic mode.
     instructor_mode: str | None = None
-    llm_scope: Literal["doubtful", "all"] | None = None
+    llm_scope: Scope | None = None
     latency_ms: float | None = None
     retries: int = 0
     cost: float | None = None

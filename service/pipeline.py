@@ -13,14 +13,16 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from service.contract import DocumentInfo, Extraction, ExtractionInfo
+from service.contract import DocumentInfo, Extraction, ExtractionInfo, Mode, Scope
 from service.document import Document
 from service.errors import NianbaoError, NoReportContent
 from service.ingest import Limits, ingest
-from service.model.run import Mode, ModelRun, Scope
 from service.readings import SectionReading
+
+if TYPE_CHECKING:  # the model reader's record is imported when a model is asked (start-up)
+    from service.model.run import ModelRun
 
 DETERMINISTIC_NOTICE = (
     "No model endpoint configured: values come from the deterministic parsers only. "
@@ -37,7 +39,7 @@ DEFAULT_PROMPT_VERSION = "v1"
 # What reads a document with a model: (document, the parsers' sections) → the run's record.
 # The default calls service.model.reader.read_with_model; the eval harness swaps in a recorder
 # or a replayer, the tests a fake.
-ModelReader = Callable[[Document, list[SectionReading]], ModelRun]
+ModelReader = Callable[[Document, list[SectionReading]], "ModelRun"]
 
 
 class ModelNotConfigured(NianbaoError):
@@ -182,6 +184,8 @@ def _ask_model(doc: Document, sections: list[SectionReading], reader: ModelReade
                version: str) -> ModelRun:
     """The model's run; the reader promises never to raise, and if it breaks that promise the
     extraction still completes from the parsers, with the failure recorded."""
+    from service.model.run import ModelRun
+
     try:
         return reader(doc, sections)
     except Exception as exc:  # failure is normal: the parsers' result stands

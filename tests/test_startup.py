@@ -54,3 +54,34 @@ def test_divisions_are_built_only_when_looked_up() -> None:
     (county,) = g.named("庆云县")
     assert county.full_name == "山东省德州市庆云县"
     assert len(g._built) == 3  # the county, its city and its province
+
+
+def test_unknown_division_test_is_the_regex_it_replaced() -> None:
+    """_unknown_division scans instead of compiling a class over the CJK block; on any text it
+    answers what `re.match("[HAN]{1,6}?[ENDINGS]", rest)` (and the `never` endings) answered."""
+    import random
+    import re
+
+    pattern = re.compile(f"[{divisions.HAN}]{{1,6}}?[{divisions.DIVISION_END}]")
+    never = ("开发区", "新区")
+    alphabet = [*divisions.DIVISION_END, *"镇乡人民政府开发新洪译", "a", "1", " ", "\u9fff", "\u4e00", "\u3400", "。"]
+    rng = random.Random(10)
+    seen = set()
+    for _ in range(20000):
+        rest = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
+        m = pattern.match(rest)
+        expected = m is not None and not m.group().endswith(never)
+        assert divisions._unknown_division(rest, never) == expected, rest
+        seen.add(expected)
+    assert seen == {True, False}
+
+
+def test_modes_and_scopes_are_the_model_readers() -> None:
+    """The contract's Mode and Scope (what the CLI and the API accept) are the model reader's."""
+    from typing import get_args
+
+    from service import contract, pipeline
+    from service.model import run
+
+    assert get_args(contract.Mode) == get_args(run.Mode) == pipeline.MODES
+    assert get_args(contract.Scope) == get_args(run.Scope) == pipeline.SCOPES

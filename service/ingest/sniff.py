@@ -6,7 +6,6 @@ import codecs
 import io
 import re
 import unicodedata
-import zipfile
 from typing import Literal
 
 from service.errors import UnreadableDocument, UnsupportedFormat
@@ -94,6 +93,8 @@ def sniff_binary(data: bytes) -> Kind | None:
 
 
 def _sniff_zip(data: bytes) -> Kind:
+    import zipfile  # lazy: only a zip needs it, and a text report's CLI run is mostly start-up
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
