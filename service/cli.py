@@ -9,6 +9,7 @@ import sys
 import types
 from collections.abc import Sequence
 
+COMMANDS = ("extract", "batch", "worker", "serve", "eval", "users", "export")
 # Commands that read, print and end: their process may end without tearing the interpreter down.
 ONE_SHOT = ("extract",)
 
@@ -72,68 +73,85 @@ def _no_plugins() -> tuple[()]:
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    # Only the command asked for gets its arguments declared (each declaration costs; help and
+    # errors are the same); anything else (`--help`, a typo) gets the whole parser.
+    only = given[0] if given and given[0] in COMMANDS else None
+
+    def wanted(command: str) -> bool:
+        return only is None or command == only
+
     parser = argparse.ArgumentParser(prog="nianbao", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    # With one command declared, an error's usage line still names them all.
+    names = {"metavar": "{" + ",".join(COMMANDS) + "}"} if only else {}
+    sub = parser.add_subparsers(dest="command", required=True, **names)
 
-    p_extract = sub.add_parser("extract", help="read one report file and print what was found")
-    p_extract.add_argument("file")
-    p_extract.add_argument("--json", action="store_true", help="print the contract JSON")
-    _model_options(p_extract)
+    if wanted("extract"):
+        p_extract = sub.add_parser("extract", help="read one report file and print what was found")
+        p_extract.add_argument("file")
+        p_extract.add_argument("--json", action="store_true", help="print the contract JSON")
+        _model_options(p_extract)
 
-    p_batch = sub.add_parser("batch", help="read and store many files (files, folders, globs, .zip archives)")
-    p_batch.add_argument("paths", nargs="+", metavar="PATH")
-    _model_options(p_batch)
-    p_batch.add_argument("--workers", type=int, default=None,
-                         help="reader processes (default NIANBAO_WORKERS, one per core); on PostgreSQL 0 "
-                              "leaves the work to `nianbao worker` processes")
-    p_batch.add_argument("--no-wait", action="store_true",
-                         help="PostgreSQL: queue the files for `nianbao worker` and exit")
+    if wanted("batch"):
+        p_batch = sub.add_parser("batch", help="read and store many files (files, folders, globs, .zip archives)")
+        p_batch.add_argument("paths", nargs="+", metavar="PATH")
+        _model_options(p_batch)
+        p_batch.add_argument("--workers", type=int, default=None,
+                             help="reader processes (default NIANBAO_WORKERS, one per core); on PostgreSQL 0 "
+                                  "leaves the work to `nianbao worker` processes")
+        p_batch.add_argument("--no-wait", action="store_true",
+                             help="PostgreSQL: queue the files for `nianbao worker` and exit")
 
-    p_worker = sub.add_parser("worker", help="work batch jobs from DATABASE_URL (PostgreSQL), on any machine")
-    p_worker.add_argument("--concurrency", type=int, default=None,
-                          help="reader processes (default NIANBAO_WORKERS, one per core); twice as many jobs run at "
-                               "once, so that reading and storing overlap")
-    p_worker.add_argument("--stalled-seconds", type=float, default=None,
-                          help="a worker silent this long is dead: its jobs are retried (default 30)")
-    p_worker.add_argument("--heartbeat-seconds", type=float, default=None,
-                          help="how often this worker says it is alive (default 10)")
+    if wanted("worker"):
+        p_worker = sub.add_parser("worker", help="work batch jobs from DATABASE_URL (PostgreSQL), on any machine")
+        p_worker.add_argument("--concurrency", type=int, default=None,
+                              help="reader processes (default NIANBAO_WORKERS, one per core); twice as many jobs run at "
+                                   "once, so that reading and storing overlap")
+        p_worker.add_argument("--stalled-seconds", type=float, default=None,
+                              help="a worker silent this long is dead: its jobs are retried (default 30)")
+        p_worker.add_argument("--heartbeat-seconds", type=float, default=None,
+                              help="how often this worker says it is alive (default 10)")
 
-    p_serve = sub.add_parser("serve", help="start the HTTP service (FastAPI on uvicorn)")
-    p_serve.add_argument("--host", default="127.0.0.1")
-    p_serve.add_argument("--port", type=int, default=8000)
+    if wanted("serve"):
+        p_serve = sub.add_parser("serve", help="start the HTTP service (FastAPI on uvicorn)")
+        p_serve.add_argument("--host", default="127.0.0.1")
+        p_serve.add_argument("--port", type=int, default=8000)
 
-    p_eval = sub.add_parser("eval", help="score the reader against hand-labelled reports")
-    p_eval.add_argument("gold_dir", nargs="?")
-    p_eval.add_argument("docs_dir", nargs="?")
-    p_eval.add_argument("--json", action="store_true")
-    p_eval.add_argument("--gold", choices=("reviewed",), default=None,
-                        help="reviewed: score against the values people reviewed in the database")
-    p_eval.add_argument("--min-accuracy", type=float, default=None)
-    _model_options(p_eval)
-    p_eval.add_argument("--prompt", default=None, help="prompt version to run (the candidate with --baseline)")
-    p_eval.add_argument("--baseline", default=None,
-                        help="prompt version to compare against; exit 1 when --prompt is worse on a section")
-    p_eval.add_argument("--tolerance", type=float, default=0.5,
-                        help="percentage points a section may lose against --baseline (default 0.5)")
-    p_eval.add_argument("--record", metavar="DIR", default=None, help="save each document's model run in DIR")
-    p_eval.add_argument("--replay", metavar="DIR", default=None,
-                        help="score offline from model runs recorded in DIR (no endpoint needed)")
+    if wanted("eval"):
+        p_eval = sub.add_parser("eval", help="score the reader against hand-labelled reports")
+        p_eval.add_argument("gold_dir", nargs="?")
+        p_eval.add_argument("docs_dir", nargs="?")
+        p_eval.add_argument("--json", action="store_true")
+        p_eval.add_argument("--gold", choices=("reviewed",), default=None,
+                            help="reviewed: score against the values people reviewed in the database")
+        p_eval.add_argument("--min-accuracy", type=float, default=None)
+        _model_options(p_eval)
+        p_eval.add_argument("--prompt", default=None, help="prompt version to run (the candidate with --baseline)")
+        p_eval.add_argument("--baseline", default=None,
+                            help="prompt version to compare against; exit 1 when --prompt is worse on a section")
+        p_eval.add_argument("--tolerance", type=float, default=0.5,
+                            help="percentage points a section may lose against --baseline (default 0.5)")
+        p_eval.add_argument("--record", metavar="DIR", default=None, help="save each document's model run in DIR")
+        p_eval.add_argument("--replay", metavar="DIR", default=None,
+                            help="score offline from model runs recorded in DIR (no endpoint needed)")
 
-    p_users = sub.add_parser("users", help="manage reviewers and admins")
-    users_sub = p_users.add_subparsers(dest="users_command", required=True)
-    p_create = users_sub.add_parser("create", help="create a user (password from a prompt or --password-stdin)")
-    p_create.add_argument("username")
-    p_create.add_argument("--role", choices=("reviewer", "admin"), required=True)
-    p_create.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
-    p_token = users_sub.add_parser("token", help="print a new API token for the user (shown once)")
-    p_token.add_argument("username")
+    if wanted("users"):
+        p_users = sub.add_parser("users", help="manage reviewers and admins")
+        users_sub = p_users.add_subparsers(dest="users_command", required=True)
+        p_create = users_sub.add_parser("create", help="create a user (password from a prompt or --password-stdin)")
+        p_create.add_argument("username")
+        p_create.add_argument("--role", choices=("reviewer", "admin"), required=True)
+        p_create.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
+        p_token = users_sub.add_parser("token", help="print a new API token for the user (shown once)")
+        p_token.add_argument("username")
 
-    p_export = sub.add_parser("export", help="write every document's values (reviewed ones where they exist)")
-    p_export.add_argument("--format", dest="fmt", choices=("csv", "xlsx", "parquet"), required=True)
-    p_export.add_argument("--shape", choices=("long", "wide"), default="long")
-    p_export.add_argument("--part", choices=("fields", "findings"), default="fields",
-                          help="csv/parquet: which part to write (xlsx holds both as two sheets)")
-    p_export.add_argument("--out", required=True)
+    if wanted("export"):
+        p_export = sub.add_parser("export", help="write every document's values (reviewed ones where they exist)")
+        p_export.add_argument("--format", dest="fmt", choices=("csv", "xlsx", "parquet"), required=True)
+        p_export.add_argument("--shape", choices=("long", "wide"), default="long")
+        p_export.add_argument("--part", choices=("fields", "findings"), default="fields",
+                              help="csv/parquet: which part to write (xlsx holds both as two sheets)")
+        p_export.add_argument("--out", required=True)
 
     args = parser.parse_args(argv)
     if args.command == "users":
