@@ -217,8 +217,8 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | Non
     `reader_version_of(batch)` is this worker's reader version for the batch's options. An item
     registered by its path is read now, before the write lock is taken (`limit`: the upload
     limit, NIANBAO_MAX_UPLOAD_BYTES); a file gone or grown past the limit is `refused`."""
-    loaded = _load_registered(engine, item_id, limit)
-    with Session(engine) as session:
+    with Session(engine) as session:  # one connection for the whole claim
+        loaded = _load_registered(session, item_id, limit)
         item = _open_item(session, item_id)
         if isinstance(item, str):
             return item
@@ -238,13 +238,14 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | Non
             _finish(session, item, "failed")
             session.commit()
             return "failed"
+        claimed = Claim(item_id=item_id, batch_id=batch.id, filename=item.filename, data=data,
+                        mode=batch.mode, llm_scope=batch.llm_scope)  # before the commit expires them
         item.status = "running"
         item.attempts += 1
         item.updated_at = utc_now()
         session.add(item)
         session.commit()
-        return Claim(item_id=item_id, batch_id=batch.id, filename=item.filename, data=data,
-                     mode=batch.mode, llm_scope=batch.llm_scope)
+        return claimed
 
 
 def _take_bytes(session: Session, item: BatchItemRow, loaded: Source | None, version: str) -> str | None:
@@ -274,16 +275,16 @@ def _take_bytes(session: Session, item: BatchItemRow, loaded: Source | None, ver
     return status
 
 
-def _load_registered(engine: Engine, item_id: int, limit: int | None) -> Source | None:
-    """The bytes (or the refusal) of an item registered by its path; None for an item whose
-    bytes are in batch_source, or one already final."""
+def _load_registered(session: Session, item_id: int, limit: int | None) -> Source | None:
+    """The bytes (or the refusal) of an item registered by its path, read before the item is
+    locked (a slow disk holds no lock); None for an item whose bytes are in batch_source, or one
+    already final."""
     from service.batch.sources import load
 
-    with Session(engine) as session:
-        item = session.get(BatchItemRow, item_id)
-        if item is None or item.source_path is None or item.status in FINAL:
-            return None
-        registered = Source(item.filename, None, path=item.source_path, member=item.source_member)
+    item = session.get(BatchItemRow, item_id)
+    if item is None or item.source_path is None or item.status in FINAL:
+        return None
+    registered = Source(item.filename, None, path=item.source_path, member=item.source_member)
     if limit is None:
         from service.config import get_settings
 
@@ -307,23 +308,25 @@ def store_extraction(engine: Engine, item_id: int, reader_version: str, doc: Doc
         if item.status in FINAL:
             return item.status  # another run of this job recorded it first
         done = done_extraction(session, doc.sha256, reader_version)
-        if done is not None and done[0] != key:
-            return _record(engine, item_id, done[0], done[1], "skipped")
-    if not _extraction_exists(engine, key):
-        extraction.extraction.id = key
-        try:
-            with Session(engine) as session:
-                crud.save_extraction(session, doc, extraction, source=data, reader_version=reader_version)
-        except IntegrityError:
-            if not _extraction_exists(engine, key):
-                raise
-            return _record(engine, item_id, key, doc.id, "skipped")
+    if done is not None:
+        # Read before: under another id (another batch's item, a single upload) it stands and
+        # this item is skipped; under this id (the version row is written with the extraction)
+        # by a run of this job that died before recording it, or by another item (`_record`).
+        return _record(engine, item_id, done[0], done[1], "succeeded" if done[0] == key else "skipped")
+    extraction.extraction.id = key
+    try:
+        with Session(engine) as session:
+            crud.save_extraction(session, doc, extraction, source=data, reader_version=reader_version)
+    except IntegrityError:
+        if not _extraction_exists(engine, key):
+            raise
+        return _record(engine, item_id, key, doc.id, "skipped")
     return _record(engine, item_id, key, doc.id, "succeeded")
 
 
 def _extraction_exists(engine: Engine, extraction_id: str) -> bool:
-    with Session(engine) as session:
-        return session.get(ExtractionRow, extraction_id) is not None
+    with Session(engine) as session:  # the id only, not the contract
+        return session.exec(select(ExtractionRow.id).where(ExtractionRow.id == extraction_id)).first() is not None
 
 
 def _owned(session: Session, extraction_id: str) -> bool:
@@ -513,7 +516,8 @@ def _open_item(session: Session, item_id: int) -> BatchItemRow | str:
 def _locked_item(session: Session, item_id: int) -> BatchItemRow | None:
     """The item, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite locks the
     whole database on write instead)."""
-    return session.exec(select(BatchItemRow).where(BatchItemRow.id == item_id).with_for_update()).first()
+    return session.exec(select(BatchItemRow).where(BatchItemRow.id == item_id).with_for_update()
+                        .execution_options(populate_existing=True)).first()  # as it is now, not as read before
 
 
 # --- reading ----------------------------------------------------------------------------------
