@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
@@ -39,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout once more at exit
         return 1
     if one_shot:
-        sys.stderr.flush()
+        with contextlib.suppress(OSError):  # stderr gone: the interpreter's own exit ignores it too
+            sys.stderr.flush()
         os._exit(code)
     return code
 

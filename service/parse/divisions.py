@@ -53,7 +53,7 @@ class Gazetteer:
         self._rows = rows
         self._names = names
         self._built: dict[int, Division] = {}
-        self.longest = max(len(n) for n in names)
+        self.longest = max(map(len, names))
 
     def division(self, i: int) -> Division:
         """The division at position i of the list."""
