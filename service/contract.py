@@ -7,7 +7,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from service.document import Span
+from service.document import Span, new_dict, new_list
 
 Level = Literal["high", "medium", "low"]
 # What a caller may ask for (CLI --mode / --llm-scope, API mode / llm_scope); service.model.run
@@ -53,7 +53,7 @@ class ExtractionInfo(BaseModel):
     prompt_version: str | None = None
     created_at: datetime
     usage: Usage = Field(default_factory=Usage)
-    notices: list[str] = Field(default_factory=list)
+    notices: list[str] = Field(default_factory=new_list)
     # The model run's record (issue 8); null / zero / empty in deterministic mode.
     instructor_mode: str | None = None
     llm_scope: Scope | None = None
@@ -62,8 +62,8 @@ class ExtractionInfo(BaseModel):
     cost: float | None = None
     calls: int = 0
     cached: int = 0
-    failures: list[str] = Field(default_factory=list)
-    asked: list[str] = Field(default_factory=list)  # the calls the model was asked (tables, "prose")
+    failures: list[str] = Field(default_factory=new_list)
+    asked: list[str] = Field(default_factory=new_list)  # the calls the model was asked (tables, "prose")
 
 
 class FieldResult(BaseModel):
@@ -71,16 +71,16 @@ class FieldResult(BaseModel):
     value: Value
     confidence: float
     level: Level
-    sources: dict[str, Any] = Field(default_factory=dict)
+    sources: dict[str, Any] = Field(default_factory=new_dict)
     span: Span | None = None
-    flags: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=new_list)
 
 
 class Finding(BaseModel):
     kind: str
     path: str
     message: str
-    spans: list[Span] = Field(default_factory=list)
+    spans: list[Span] = Field(default_factory=new_list)
 
 
 class Extraction(BaseModel):

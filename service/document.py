@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 Span = tuple[int, int]
+
+
+def new_list() -> list[Any]:
+    """The default factory of our models' list fields. pydantic reads each factory's signature
+    when it builds a model; a builtin's (`list`, `dict`) it gets by running the tokenizer over
+    the text signature: ~1.3 ms for the first and ~0.1 ms for each after, at every start-up."""
+    return []
+
+
+def new_dict() -> dict[str, Any]:
+    """The default factory of our models' dict fields (see new_list)."""
+    return {}
 
 
 class Cell(BaseModel):
@@ -47,9 +61,9 @@ class Document(BaseModel):
     sha256: str
     encoding: str | None = None
     text: str
-    tables: list[Table] = Field(default_factory=list)
+    tables: list[Table] = Field(default_factory=new_list)
     pages: int | None = None
-    boxes: list[CellBox] = Field(default_factory=list)
+    boxes: list[CellBox] = Field(default_factory=new_list)
 
     @property
     def id(self) -> str:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from service.contract import Finding, Value
-from service.document import Span
+from service.document import Span, new_dict, new_list
 
 Source = Literal["parser", "text", "llm"]
 
@@ -25,9 +25,9 @@ class Reading(BaseModel):
     value: Value
     source: Source = "parser"
     span: Span | None = None
-    doubts: list[str] = Field(default_factory=list)
-    alternatives: list[Any] = Field(default_factory=list)
-    evidence: list[str] = Field(default_factory=list)
+    doubts: list[str] = Field(default_factory=new_list)
+    alternatives: list[Any] = Field(default_factory=new_list)
+    evidence: list[str] = Field(default_factory=new_list)
 
 
 class SectionReading(BaseModel):
@@ -35,7 +35,7 @@ class SectionReading(BaseModel):
 
     section: str
     found: bool
-    readings: dict[str, Reading] = Field(default_factory=dict)
-    findings: list[Finding] = Field(default_factory=list)
+    readings: dict[str, Reading] = Field(default_factory=new_dict)
+    findings: list[Finding] = Field(default_factory=new_list)
     span: Span | None = None
-    facts: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] = Field(default_factory=new_dict)
