@@ -1,6 +1,7 @@
 """The templates and the field catalog, read once from `schemas/`; nothing else re-types a label."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would eval each field's annotation string
+# when it builds the models, at every start-up.
 
 import csv
 import json
