@@ -46,6 +46,7 @@ LOW_DOUBTS = frozenset({
     "row_reading_contradicted",
     "pipe_or_one",
     "row_may_be_subrow",
+    "blank_where_rule_needs_value",
 })
 # Doubts that lower a value to medium when nothing else argues.
 MEDIUM_DOUBTS = frozenset({"fuzzy_label", "partial_label", "not_stated", "subrows_not_printed",

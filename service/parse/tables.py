@@ -210,16 +210,31 @@ def confirm_choices(
     reading picked among several (`multi`) was chosen by a rule, so it needs a second. Otherwise
     the cell is `reading_unconfirmed` (at most medium). A row its own total built, with a cell
     that another rule contradicts, may be split wrong as a whole: all its cells are `low`.
+
+    A printed blank is unknown to the rules, so none fails over it; but where a rule fails even
+    with its blanks read as 0, the total says a number stood there (an OCR `|` for 1 reads as one
+    more cell separator): those blanks are `blank_where_rule_needs_value` (low), not the medium
+    of an ordinary blank.
     """
     values = {p: r.value for p, r in readings.items()}
     cover: dict[str, list[str]] = {}
     broken: dict[str, list[str]] = {}
+    printed_blanks = {p for p, r in readings.items() if r.value is None and r.span is not None}
+    needed: set[str] = set()
     for eq in eqs:
         sides = equation_sides(values, eq)
         if sides is not None:
             into = cover if holds(sides) else broken
             for p in (*eq.lhs, *eq.rhs):
                 into.setdefault(p, []).append(eq.path)
+        elif printed_blanks:
+            blanks = [p for p in (*eq.lhs, *eq.rhs) if p in printed_blanks]
+            zeroed = equation_sides({**values, **dict.fromkeys(blanks, 0)}, eq) if blanks else None
+            if zeroed is not None and not holds(zeroed):
+                needed.update(blanks)
+    for path in needed:
+        r = readings[path]
+        readings[path] = r.model_copy(update={"doubts": sorted({*r.doubts, "blank_where_rule_needs_value"})})
     contradicted = {frozenset(own[p]) for p in own
                     if any(e not in own[p] for e in broken.get(p, []))}
     for path in own:
