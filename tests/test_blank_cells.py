@@ -4,6 +4,7 @@ digit lost in conversion) is `low`; a blank the rules accept as 0 stays `medium`
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.test_properties import Case
 FAMILIES = ("tabs", "lines", "markdown", "html")
 
 
-def _rule_cells(values: dict[str, object]) -> list[str]:
+def _rule_cells(values: Mapping[str, object]) -> list[str]:
     """Printed cells of tables 3 and 4 that some rule adds up (not a derived (六) total)."""
     cells = {p for eq in equations() for p in (*eq.lhs, *eq.rhs)
              if p.startswith(("applications.", "reviews_and_litigation.")) and not p.startswith("applications.other_total")}

@@ -233,8 +233,8 @@ def confirm_choices(
             if zeroed is not None and not holds(zeroed):
                 needed.update(blanks)
     for path in needed:
-        r = readings[path]
-        readings[path] = r.model_copy(update={"doubts": sorted({*r.doubts, "blank_where_rule_needs_value"})})
+        blank = readings[path]
+        readings[path] = blank.model_copy(update={"doubts": sorted({*blank.doubts, "blank_where_rule_needs_value"})})
     contradicted = {frozenset(own[p]) for p in own
                     if any(e not in own[p] for e in broken.get(p, []))}
     for path in own:
