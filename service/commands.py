@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,10 +68,15 @@ def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
         print(f"nianbao: 内部错误 / internal error reading {path.name}: {type(exc).__name__}: {exc}",
               file=sys.stderr)
         return 1
-    if as_json:
-        print(extraction.model_dump_json(indent=1))
-    else:
-        print(human_summary(extraction))
+    try:
+        print(extraction.model_dump_json(indent=1) if as_json else human_summary(extraction))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): cli.main ends quietly
+    except OSError as exc:  # a full disk: one line, not a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unwritten goes
+        print(f"nianbao: 无法写出结果 / cannot write the result: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 

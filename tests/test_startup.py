@@ -104,7 +104,8 @@ def test_the_program_ends_with_all_its_output_and_its_exit_code(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """`nianbao extract` run as the program leaves without tearing the interpreter down
     (os._exit): its output (several of stdout's buffers) is whole and the same as the command's
-    in-process, and its exit codes are the command's: 0, 2 for a refused file, 2 for usage."""
+    in-process, and its exit codes are the command's: 0, 2 for a refused file, 2 for usage, 1 for
+    output that cannot be written."""
     import subprocess
     import sys
 
@@ -137,3 +138,9 @@ def test_the_program_ends_with_all_its_output_and_its_exit_code(tmp_path: Path,
 
     usage = run(str(seed), "--bogus")
     assert usage.returncode == 2 and "unrecognized arguments: --bogus" in usage.stderr
+
+    with open("/dev/full", "w") as full:  # a full disk: one line and exit 1, not a traceback
+        unwritten = subprocess.run([*cli, str(seed), "--json"], stdout=full, stderr=subprocess.PIPE, text=True,
+                                   check=False, cwd=ROOT, env=env)
+    assert unwritten.returncode == 1
+    assert unwritten.stderr.startswith("nianbao: ") and unwritten.stderr.count("\n") == 1, unwritten.stderr
