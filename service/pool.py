@@ -5,6 +5,10 @@ the event loop free.
 Public API:
 - `extract(data, filename, **options) -> (Document, Extraction)`: blocking, any thread.
 - `await extract_async(data, filename, **options)`: the same from a coroutine (FastAPI).
+- `await extract_and_store_async(data, filename, database_url=..., reader_version=..., **options)`:
+  read, store and render the answer's JSON all in the worker (POST /extract): the calling
+  process gets bytes back instead of a pickled Document and Extraction, and the store's CPU is
+  spread over the workers instead of one event-loop process.
 - `submit(fn, *args, settings=...) -> (future, executor)`: any module-level `fn` in a worker
   (the embedded batch runs a whole item there: service.batch.work.process_in_worker); on
   `BrokenProcessPool` from the future, `replace(executor)` and try again.
@@ -133,6 +137,54 @@ def _run(data: bytes, filename: str | None, options: dict[str, Any]) -> tuple[st
         return "refused", _freeze(refusal)
 
 
+# Per worker: one engine per database URL, kept for the process (a pooled connection each); the
+# few most recent only (the test suite hands the pool many short-lived databases).
+_ENGINES_KEPT = 4
+_engines: dict[str, Any] = {}
+
+
+def _engine(database_url: str) -> Any:
+    engine = _engines.pop(database_url, None)
+    if engine is None:
+        from service.store.db import make_engine
+
+        engine = make_engine(database_url)
+        while len(_engines) >= _ENGINES_KEPT:
+            _engines.pop(next(iter(_engines))).dispose()
+    _engines[database_url] = engine  # most recently used last
+    return engine
+
+
+def _run_and_store(data: bytes, filename: str | None, options: dict[str, Any], database_url: str,
+                   reader_version: str | None) -> tuple[str, Any]:
+    """`_run`, then save the extraction with its document and source bytes (crud.save_extraction,
+    one transaction) and render the stored extraction's JSON, all here: only bytes go back. A
+    storage failure is logged here (with its traceback) and comes back as ("failed", id): an
+    arbitrary driver exception need not pickle."""
+    from sqlmodel import Session
+
+    from service import pipeline
+    from service.store import crud
+
+    try:
+        doc, extraction = pipeline.extract_bytes(data, filename, **options)
+    except NianbaoError as refusal:
+        return "refused", _freeze(refusal)
+    try:
+        with Session(_engine(database_url)) as session:
+            crud.save_extraction(session, doc, extraction, source=data, reader_version=reader_version)
+    except NianbaoError as refusal:
+        return "refused", _freeze(refusal)
+    except Exception:
+        log.exception("could not store extraction %s", extraction.extraction.id)
+        return "failed", extraction.extraction.id
+    return "ok", extraction.model_dump_json().encode()
+
+
+class StoreFailed(Exception):
+    """The worker read the document but could not store it (logged there): a 500 for the API."""
+
+
 def _noop() -> None:
     """A task that only makes the executor start one more worker (see _Pool.start)."""
 
@@ -156,11 +208,17 @@ def _thaw(frozen: tuple[str, str, tuple[Any, ...], dict[str, Any]]) -> NianbaoEr
     return exc
 
 
-def _unwrap(result: tuple[str, Any]) -> tuple[Document, Extraction]:
+def _unwrap(result: tuple[str, Any]) -> Any:
     kind, payload = result
     if kind == "refused":
         raise _thaw(payload)
-    doc, extraction = payload
+    if kind == "failed":
+        raise StoreFailed(f"could not store extraction {payload} (see the reader's log)")
+    return payload
+
+
+def _unwrap_pair(result: tuple[str, Any]) -> tuple[Document, Extraction]:
+    doc, extraction = _unwrap(result)
     return doc, extraction
 
 
@@ -290,7 +348,7 @@ def extract(data: bytes, filename: str | None = None, *, workers: int | None = N
     for attempt in range(2):
         future, executor = pool.submit(_run, data, filename, options)
         try:
-            return _unwrap(future.result())
+            return _unwrap_pair(future.result())
         except BrokenProcessPool:
             pool.replace(executor)
             log.warning("worker died reading %r (attempt %d)", filename, attempt + 1)
@@ -325,15 +383,39 @@ async def extract_async(data: bytes, filename: str | None = None, *, workers: in
 
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, lambda: pipeline.extract_bytes(data, filename, **options))
+    result: tuple[Document, Extraction] = _unwrap_pair(
+        await _in_worker(size, queue, filename, _run, data, filename, options))
+    return result
+
+
+async def extract_and_store_async(data: bytes, filename: str | None = None, *, database_url: str,
+                                  reader_version: str | None, workers: int | None = None,
+                                  **options: Any) -> bytes:
+    """Read, store (crud.save_extraction into `database_url`, which every process must reach:
+    a file or a server, not ':memory:') and render in a worker; the stored extraction's JSON,
+    exactly `model_dump_json()` of what the calling process would have stored. Needs workers > 0.
+    Raises the pipeline's and the store's refusals, PoolBusy, ReaderCrashed, StoreFailed."""
+    size, queue = _sizes(workers, options)
+    if size == 0:
+        raise ValueError("extract_and_store_async needs workers > 0")
+    payload: bytes = _unwrap(await _in_worker(size, queue, filename, _run_and_store, data, filename,
+                                              options, database_url, reader_version))
+    return payload
+
+
+async def _in_worker(size: int, queue: int, filename: str | None, fn: Callable[..., Any],
+                     *args: Any) -> tuple[str, Any]:
+    """`fn(*args)` in the pool, awaited; once more on a fresh executor if a worker died under it."""
     running = _pool
     if running is None or (running.workers, running.queue) != (size, queue):
         # Starting the workers takes a moment: not on the event loop.
         running = await asyncio.to_thread(get_pool, size, queue)
     pool = running
     for attempt in range(2):
-        future, executor = pool.submit(_run, data, filename, options)
+        future, executor = pool.submit(fn, *args)
         try:
-            return _unwrap(await asyncio.wrap_future(future))
+            result: tuple[str, Any] = await asyncio.wrap_future(future)
+            return result
         except BrokenProcessPool:
             pool.replace(executor)
             log.warning("worker died reading %r (attempt %d)", filename, attempt + 1)

@@ -215,16 +215,65 @@ def _explode_in_worker(data: bytes, filename: str | None, options: dict[str, Any
     raise RuntimeError("secret internals")
 
 
+def _explode_in_worker_before_storing(data: bytes, filename: str | None, options: dict[str, Any],
+                                      database_url: str, reader_version: str | None) -> Any:
+    raise RuntimeError("secret internals")
+
+
 def test_crash_in_a_worker_process_is_a_500_without_a_traceback(
     make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = make_client(workers=1)
-    monkeypatch.setattr(pool, "_run", _explode_in_worker)  # pickled by name: runs in the worker
+    # Pickled by name: they run in the worker (the first where the store stays in this process).
+    monkeypatch.setattr(pool, "_run", _explode_in_worker)
+    monkeypatch.setattr(pool, "_run_and_store", _explode_in_worker_before_storing)
     response = upload(client, SEED)
     assert response.status_code == 500, response.text
     assert response.json()["error"] == "internal_error"
     assert "secret" not in response.text and "Traceback" not in response.text
     assert set(row_counts(client).values()) == {0}
+
+
+def _store_into_an_unmigrated_file(data: bytes, filename: str | None, options: dict[str, Any],
+                                   database_url: str, reader_version: str | None) -> Any:
+    """The worker's read-and-store with a database that has no tables: the store fails there."""
+    empty = f"sqlite:///{Path(database_url.removeprefix('sqlite:///')).parent / 'unmigrated.db'}"
+    return pool._run_and_store(data, filename, options, empty, reader_version)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the failing store: a SQLite file
+def test_a_store_failing_in_the_worker_is_a_500_and_stores_nothing(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client(workers=1)
+    monkeypatch.setattr(pool, "_run_and_store", _store_into_an_unmigrated_file)
+    response = upload(client, SEED)
+    assert response.status_code == 500, response.text
+    assert response.json()["error"] == "internal_error"
+    assert "Traceback" not in response.text and "no such table" not in response.text
+    assert set(row_counts(client).values()) == {0}
+
+
+def test_the_answer_is_the_same_whether_the_worker_or_this_process_stores(make_client: ClientFactory) -> None:
+    """Workers store what they read on a database every process reaches; with workers = 0 this
+    process reads and stores. Same upload, same answer and same stored rows (but for the new
+    extraction's id and time)."""
+    def answer(client: TestClient) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+        response = upload(client, SEED)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        assert client.get(f"/extractions/{body['extraction']['id']}").json() == body
+        with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+            rows = [(f.path, f.value, f.confidence, f.level, f.sources, f.span_start, f.span_end, f.flags)
+                    for f in crud.get_fields(session, body["extraction"]["id"])]
+        for key in ("id", "created_at"):
+            body["extraction"].pop(key)
+        return body, rows
+
+    in_worker = answer(make_client(workers=1))
+    here = answer(make_client(workers=0))
+    assert in_worker == here
+    assert row_counts(make_client(workers=0))["extraction"] == 2
 
 
 def test_a_full_pool_answers_503_with_retry_after_and_stores_nothing(make_client: ClientFactory,

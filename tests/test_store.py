@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -37,6 +39,7 @@ from service.store.db import (
     migrate,
     normalize_database_url,
     write_transaction,
+    writing,
 )
 from service.store.models import DocumentRow, DocumentSourceRow, FieldRow, UserRow
 
@@ -259,6 +262,40 @@ def test_a_sqlite_write_transaction_holds_the_write_lock_from_its_start(tmp_path
             finally:
                 other.close()
             session.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writers_queue_on_a_lock_file_other_processes_see(tmp_path: Path) -> None:
+    """The API's reader processes each store what they read: a writer holds an flock beside the
+    database for its whole transaction (a second open of the file, as another process has,
+    cannot take it), and lets go when done, committed or rolled back."""
+    path = tmp_path / "queue.db"
+    engine = make_engine(f"sqlite:///{path}")
+
+    def taken_by_someone() -> bool:
+        fd = os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops our own flock, if we got it
+        return False
+
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            with writing(session):
+                assert taken_by_someone()
+                session.add(UserRow(username="a", password_hash="x", role="reviewer"))
+                session.commit()
+            assert not taken_by_someone()
+            with pytest.raises(RuntimeError), writing(session):
+                assert taken_by_someone()
+                raise RuntimeError("mid-write")
+            assert not taken_by_someone()
+            assert session.exec(select(func.count()).select_from(UserRow)).one() == 1
     finally:
         engine.dispose()
 

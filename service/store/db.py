@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -120,8 +122,23 @@ def _begin_sqlite_transaction(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_write_locks: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, int | None]] = weakref.WeakKeyDictionary()
 _write_locks_guard = threading.Lock()
+
+
+def _sqlite_write_lock(engine: Engine) -> tuple[threading.Lock, int | None]:
+    """This process's lock for the engine's writers, and a descriptor open on `<database>-writer`
+    beside a file database (None for an in-memory one) for flock between processes."""
+    with _write_locks_guard:
+        locks = _write_locks.get(engine)
+        if locks is None:
+            database = engine.url.database
+            fd = None
+            if database and database != ":memory:" and not str(database).startswith("file:"):
+                fd = os.open(f"{database}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                weakref.finalize(engine, os.close, fd)
+            locks = _write_locks[engine] = (threading.Lock(), fd)
+        return locks
 
 
 @contextmanager
@@ -129,17 +146,24 @@ def writing(session: Session) -> Iterator[None]:
     """One write transaction of `session`, begun as a writer (write_transaction) and rolled back
     if the block raises.
 
-    On SQLite, writers of this process also take turns on a lock of their own: a thread waiting
-    for it wakes the moment the writer before it is done, whereas SQLite's busy handler polls
-    with sleeps growing to 100 ms (the long tail of p95 under concurrent writes). Writers in
-    other processes still queue on the busy timeout.
+    On SQLite, writers take turns on locks of their own before SQLite's: a thread lock in this
+    process and an flock on a file beside the database across processes (the API's reader
+    processes each store what they read). A writer waiting on them wakes the moment the writer
+    before it is done, whereas SQLite's busy handler polls with sleeps growing to 100 ms (the
+    long tail of p95 under concurrent writes). Writers that do not come through here (other
+    tools, older servers) still queue on the busy timeout: the flock is only a courtesy queue.
     """
     bind = session.get_bind()
-    lock: threading.Lock | None = None
+    locks: tuple[threading.Lock, int | None] | None = None
     if bind.dialect.name == "sqlite" and isinstance(bind, Engine):
-        with _write_locks_guard:
-            lock = _write_locks.setdefault(bind, threading.Lock())
-        lock.acquire()
+        locks = _sqlite_write_lock(bind)
+        locks[0].acquire()
+        if locks[1] is not None:
+            try:
+                fcntl.flock(locks[1], fcntl.LOCK_EX)
+            except BaseException:
+                locks[0].release()
+                raise
     try:
         write_transaction(session)
         yield
@@ -147,8 +171,10 @@ def writing(session: Session) -> Iterator[None]:
         session.rollback()
         raise
     finally:
-        if lock is not None:
-            lock.release()
+        if locks is not None:
+            if locks[1] is not None:
+                fcntl.flock(locks[1], fcntl.LOCK_UN)
+            locks[0].release()
 
 
 def write_transaction(session: Session) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -13,10 +13,11 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import pipeline, pool
-from service.api.deps import SessionDep, SettingsDep
+from service.api.deps import EngineDep, SessionDep, SettingsDep
 from service.api.errors import InternalError, error_body
 from service.api.public import ErrorPublic
 from service.api.upload import DRAIN_FACTOR, ExtractRequest, Upload, multipart_body, read_upload
+from service.batch.work import shared_url
 from service.config import Settings
 from service.contract import Extraction
 from service.document import Document
@@ -25,6 +26,7 @@ from service.pool import PoolBusy
 from service.store import crud
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 router = APIRouter(tags=["extract"])
 
 _REQUEST_BODY = multipart_body({"type": "string", "format": "binary"},
@@ -35,7 +37,8 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/extract", response_model=Extraction, responses=_REFUSALS, openapi_extra=_REQUEST_BODY)
-async def extract(request: Request, session: SessionDep, settings: SettingsDep) -> Extraction | Response:
+async def extract(request: Request, session: SessionDep, settings: SettingsDep,
+                  engine: EngineDep) -> Extraction | Response:
     """Read one report (a multipart `file`, or JSON `{"text": ..., "filename": ...}`).
 
     `mode` (form field or JSON field): `auto` (default) uses the model when one is configured,
@@ -51,13 +54,22 @@ async def extract(request: Request, session: SessionDep, settings: SettingsDep) 
         # The model's calls are blocking HTTP waits, bounded by NIANBAO_LLM_CONCURRENCY across
         # this process: in the thread pool (a pool worker would sit idle on the network).
         return await run_in_threadpool(extract_and_store, session, upload, settings)
+    options = _options(upload, settings)
+    database_url = shared_url(engine)
     try:
-        doc, extraction = await _read(pool.extract_async(upload.data, upload.filename, **_options(upload, settings)),
-                                      upload)
+        if database_url is not None and settings.workers > 0:
+            # Read, store and render in the worker: only the answer's bytes come back (no
+            # Document and Extraction pickled across, no store on this process's one core).
+            answer = await _read(pool.extract_and_store_async(
+                upload.data, upload.filename, database_url=database_url,
+                reader_version=_version(upload, settings), **options), upload)
+            return Response(content=answer, media_type="application/json")
+        doc, extraction = await _read(pool.extract_async(upload.data, upload.filename, **options), upload)
     except PoolBusy as busy:
         return JSONResponse(status_code=busy.status_code, headers=busy.headers,
                             content=error_body(busy.code, busy.message_zh, busy.message_en))
-    # Storage stays in this process, in a thread: the event loop keeps serving.
+    # An in-memory SQLite is this process's alone: storage stays here, in a thread (the event
+    # loop keeps serving).
     return await run_in_threadpool(_store_and_render, session, doc, extraction, upload, settings)
 
 
@@ -92,13 +104,16 @@ def _pipeline_errors(upload: Upload) -> Iterator[None]:
     except NianbaoError as refusal:
         log.info("refused %r: %s", upload.filename, refusal.message_en)
         raise
+    except pool.StoreFailed as exc:
+        log.error("%s: %r", exc, upload.filename)  # the traceback is in the reader's log
+        raise InternalError() from exc
     except Exception as exc:
         log.exception("pipeline failed on %r (%d bytes)", upload.filename, len(upload.data))
         raise InternalError() from exc
 
 
-async def _read(reading: Awaitable[tuple[Document, Extraction]], upload: Upload) -> tuple[Document, Extraction]:
-    """The pipeline's result (in the pool)."""
+async def _read(reading: Awaitable[_T], upload: Upload) -> _T:
+    """The pipeline's result (in the pool); a store that failed in the worker (logged there) is a 500."""
     with _pipeline_errors(upload):
         return await reading
 
