@@ -4,9 +4,11 @@ and the ratio to ideal (reports/s at N workers ÷ (N × reports/s at 1 worker)).
 Run: .venv/bin/python benchmarks/batch.py [--n 500] [--workers 1 2] [--stores sqlite postgresql]
                                            [--families tabs lines html glued] [--checkout DIR]
 
-Beside the rate: the CPU seconds of the command's own process and of its reader processes (the
-embedded engine at two workers or more has each reader claim, read, store and record its items:
-the command's own share shows whether it is the bottleneck); the peak RSS of the `nianbao batch` process itself (its VmHWM, read from /proc
+Beside the rate: the CPU seconds of the command's own process and of its reader processes (each
+reader claims, reads, stores and records its items, on both stores: the command's own share
+shows whether it is the bottleneck), and on PostgreSQL those of the database server (the
+throwaway cluster's processes: on this 2-core machine its share is what the readers cannot
+have); the peak RSS of the `nianbao batch` process itself (its VmHWM, read from /proc
 while it runs) and of its whole process tree (the command plus its reader processes, summed,
 sampled every 50 ms), the most bytes waiting in `batch_source` at once (sampled every 0.2 s),
 and on SQLite the database file's size at the end. `--checkout DIR`
@@ -15,8 +17,7 @@ runs the command from another checkout (`git archive <rev> | tar -x -C DIR`) for
 
 Each run is the real command in a subprocess (`nianbao batch DIR --workers N`) on a fresh
 database: start-up, reading the files into the batch, the pool's start, every extraction and its
-storage, the summary. SQLite runs the embedded engine (the process pool; from two workers the
-readers store, with one the command does);
+storage, the summary. SQLite runs the embedded engine (the process pool);
 PostgreSQL runs the batch as Procrastinate jobs worked by the command's own worker (a throwaway
 cluster from tests/conftest.py, or NIANBAO_TEST_POSTGRES_URL; skipped with the reason without
 binaries). The machine is shared: the load average is printed beside the figures.
@@ -55,6 +56,7 @@ class Run:
     peak_parked_bytes: int  # the most bytes waiting in batch_source at once (sampled)
     cpu_command: float  # CPU seconds of the command's own process
     cpu_readers: float  # CPU seconds of its descendants (reader processes, forkserver), summed
+    cpu_server: float | None  # CPU seconds of the local PostgreSQL server meanwhile (None: none seen)
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -76,6 +78,32 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _server_cpu(database_url: str) -> float | None:
+    """CPU seconds the local PostgreSQL server listening on the URL's port has used so far: its
+    postmaster with the backends it has reaped (cutime, cstime) and those alive; None for SQLite
+    or a server this machine does not show (started without `-p PORT` on its command line)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(normalize_database_url(database_url))
+    if url.get_backend_name() != "postgresql" or url.port is None:
+        return None
+    wanted = ["-p", str(url.port)]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if not argv or not argv[0].endswith("postgres") or \
+                not any(argv[i:i + 2] == wanted for i in range(len(argv) - 1)):
+            continue
+        reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+        return reaped + sum(_cpu_seconds(p) or 0.0 for p in _tree(int(proc.name)))
+    return None
+
+
 def _tree(pid: int) -> list[int]:
     """The process and its descendants (Linux /proc)."""
     found, todo = [], [pid]
@@ -94,6 +122,7 @@ def run_batch(folder: Path, database_url: str, workers: int, n: int, checkout: P
     """The whole command, timed and its memory sampled; checks that every report succeeded."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIANBAO_")}
     env.update(DATABASE_URL=database_url, PYTHONPATH=str(checkout))
+    server_before = _server_cpu(database_url)
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([sys.executable, "-m", "service.cli", "batch", str(folder), "--workers", str(workers)],
@@ -123,7 +152,10 @@ def run_batch(folder: Path, database_url: str, workers: int, n: int, checkout: P
     if proc.returncode != 0 or not match or int(match.group(1)) != n:
         raise SystemExit(f"the batch did not read every report:\n{stdout}\n{stderr[-2000:]}")
     readers = sum(v for p, v in cpu.items() if p != proc.pid)
-    return Run(seconds, peak, tree, parked, cpu.get(proc.pid, 0.0), readers)
+    time.sleep(0.2)  # the server reaps the command's backends
+    server_after = _server_cpu(database_url)
+    server = None if server_before is None or server_after is None else server_after - server_before
+    return Run(seconds, peak, tree, parked, cpu.get(proc.pid, 0.0), readers, server)
 
 
 def _parked_bytes(sampler: Engine) -> int:
@@ -171,6 +203,7 @@ def main() -> None:
                 load = os.getloadavg()[0]
                 print(f"{store:10} workers {workers}: {seconds:6.1f} s  {rates[workers]:6.1f} reports/s{ideal}"
                       f"  CPU command {run.cpu_command:.1f} s, readers {run.cpu_readers:.1f} s"
+                      + (f", database server {run.cpu_server:.1f} s" if run.cpu_server is not None else "") +
                       f"  peak RSS {run.peak_rss_kb / 1024:.0f} MB (with readers {run.peak_tree_kb / 1024:.0f} MB)"
                       f"  bytes waiting in the database at most {run.peak_parked_bytes / 1e6:.1f} MB{db_size}"
                       f"  (load {load:.1f})")
