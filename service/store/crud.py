@@ -69,6 +69,7 @@ def _save(session: Session, doc: Document, extraction: Extraction, source: bytes
         session.add(DocumentSourceRow(document_id=document.id, content=source))
     _name_as_stored(extraction, document)
     info = extraction.extraction
+    contract = extraction.model_dump(mode="json")
     row = ExtractionRow(
         id=info.id,
         document_id=document.id,
@@ -76,13 +77,13 @@ def _save(session: Session, doc: Document, extraction: Extraction, source: bytes
         model=info.model,
         prompt_version=info.prompt_version,
         created_at=info.created_at,
-        contract=extraction.model_dump(mode="json"),
+        contract=contract,
     )
     session.add(row)
     session.flush()  # the extraction must exist before rows that point at it (PostgreSQL checks at once)
     # Hundreds of fields: one executemany INSERT each for fields and findings (SQLAlchemy Core on
     # the tables), not one ORM object (identity map, unit of work, attribute events) per row.
-    fields = _field_rows(extraction)
+    fields = _field_rows(extraction, contract["fields"])
     if fields:
         session.exec(insert(_FIELD_TABLE), params=fields)
     findings = _finding_rows(extraction)
@@ -167,11 +168,13 @@ def get_source(session: Session, document_id: str) -> bytes | None:
     return None if row is None else row.content
 
 
-def _field_rows(extraction: Extraction) -> list[dict[str, Any]]:
-    """FieldRow's columns per field, in contract order (`position`)."""
+def _field_rows(extraction: Extraction, dumped: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FieldRow's columns per field, in contract order (`position`). `dumped` is the contract's
+    JSON form of the fields, already made for the contract column: each field's sources are
+    taken from it rather than dumped again one field at a time."""
     ext_id = extraction.extraction.id
     rows: list[dict[str, Any]] = []
-    for position, field in enumerate(extraction.fields):
+    for position, (field, as_json) in enumerate(zip(extraction.fields, dumped, strict=True)):
         rows.append({
             "extraction_id": ext_id,
             "position": position,
@@ -179,7 +182,7 @@ def _field_rows(extraction: Extraction) -> list[dict[str, Any]]:
             "value": field.value,
             "confidence": field.confidence,
             "level": field.level,
-            "sources": field.model_dump(mode="json", include={"sources"})["sources"],
+            "sources": as_json["sources"],
             "span_start": field.span[0] if field.span else None,
             "span_end": field.span[1] if field.span else None,
             "flags": list(field.flags),
