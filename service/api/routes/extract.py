@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import pipeline, pool
-from service.api.deps import EngineDep, SessionDep, SettingsDep
+from service.api.deps import EngineDep, SettingsDep
 from service.api.errors import InternalError, error_body
 from service.api.public import ErrorPublic
 from service.api.upload import DRAIN_FACTOR, ExtractRequest, Upload, multipart_body, read_upload
@@ -37,8 +38,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/extract", response_model=Extraction, responses=_REFUSALS, openapi_extra=_REQUEST_BODY)
-async def extract(request: Request, session: SessionDep, settings: SettingsDep,
-                  engine: EngineDep) -> Extraction | Response:
+async def extract(request: Request, settings: SettingsDep, engine: EngineDep) -> Extraction | Response:
     """Read one report (a multipart `file`, or JSON `{"text": ..., "filename": ...}`).
 
     `mode` (form field or JSON field): `auto` (default) uses the model when one is configured,
@@ -53,7 +53,7 @@ async def extract(request: Request, session: SessionDep, settings: SettingsDep,
     if pipeline.resolve_mode(upload.mode, settings) == "llm":
         # The model's calls are blocking HTTP waits, bounded by NIANBAO_LLM_CONCURRENCY across
         # this process: in the thread pool (a pool worker would sit idle on the network).
-        return await run_in_threadpool(extract_and_store, session, upload, settings)
+        return await run_in_threadpool(_in_session, engine, extract_and_store, upload, settings)
     options = _options(upload, settings)
     database_url = shared_url(engine)
     try:
@@ -70,7 +70,15 @@ async def extract(request: Request, session: SessionDep, settings: SettingsDep,
                             content=error_body(busy.code, busy.message_zh, busy.message_en))
     # An in-memory SQLite is this process's alone: storage stays here, in a thread (the event
     # loop keeps serving).
-    return await run_in_threadpool(_store_and_render, session, doc, extraction, upload, settings)
+    return await run_in_threadpool(_in_session, engine, _store_and_render, doc, extraction, upload, settings)
+
+
+def _in_session(engine: Engine, store_with: Callable[..., _T], *args: Any) -> _T:
+    """`store_with(session, *args)` in a session of its own, opened in the calling thread. Not a
+    SessionDep: FastAPI opens and closes a sync dependency in the thread pool (two thread hops
+    per request), and a request read and stored in a worker needs no session here at all."""
+    with Session(engine) as session:
+        return store_with(session, *args)
 
 
 def _store_and_render(session: Session, doc: Document, extraction: Extraction, upload: Upload,
