@@ -5,8 +5,10 @@ derived from the two (`extraction_key`), so the extraction table's primary key i
 second copy, whoever stores it (a job run twice after its worker died, two workers given the
 same file, the same file twice in a batch). The writer that loses finds the row and records
 its item `skipped`; a run that died between storing and recording finds its own row and
-records `succeeded`. Every write transaction begins as a writer (`write_transaction`: SQLite's
-BEGIN IMMEDIATE), so the embedded store waits for its lock instead of failing.
+records `succeeded`. Every write transaction is one `store.db.writing` block: on SQLite it
+begins as a writer (BEGIN IMMEDIATE), after the writers of every process (the reader processes
+store their own items) took turns on a lock, so the embedded store waits for its lock instead
+of failing, and without the busy handler's sleeps.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from service.contract import Extraction
 from service.document import Document
 from service.errors import NianbaoError
 from service.store import crud
-from service.store.db import write_transaction
+from service.store.db import writing
 from service.store.models import (
     BatchItemRow,
     BatchRow,
@@ -147,8 +149,7 @@ def feed(engine: Engine, batch_id: str, limit: int, window: int, enqueue: Any) -
         return False
     todo = registered[:max(room, 0)]
     for start in range(0, len(todo), _FEED_CHUNK):
-        with Session(engine) as session:
-            write_transaction(session)
+        with Session(engine) as session, writing(session):
             moved = []
             for item_id, source in todo[start:start + _FEED_CHUNK]:
                 item = _locked_item(session, item_id)
@@ -219,33 +220,34 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | Non
     limit, NIANBAO_MAX_UPLOAD_BYTES); a file gone or grown past the limit is `refused`."""
     with Session(engine) as session:  # one connection for the whole claim
         loaded = _load_registered(session, item_id, limit)
-        item = _open_item(session, item_id)
-        if isinstance(item, str):
-            return item
-        batch = session.get(BatchRow, item.batch_id)
-        assert batch is not None
-        final = _take_bytes(session, item, loaded, reader_version_of(batch))
-        if final is not None:
+        with writing(session):
+            item = _open_item(session, item_id)
+            if isinstance(item, str):
+                return item
+            batch = session.get(BatchRow, item.batch_id)
+            assert batch is not None
+            final = _take_bytes(session, item, loaded, reader_version_of(batch))
+            if final is not None:
+                session.commit()
+                return final
+            data = loaded.data if loaded is not None else None
+            source = None if data is not None else session.get(BatchSourceRow, item_id)
+            if source is not None:
+                data = source.content
+            if data is None:
+                item.code, item.reason_en, item.reason_zh = (
+                    "source_missing", "the item's bytes are no longer stored", "该文件的内容已不在数据库中")
+                _finish(session, item, "failed")
+                session.commit()
+                return "failed"
+            claimed = Claim(item_id=item_id, batch_id=batch.id, filename=item.filename, data=data,
+                            mode=batch.mode, llm_scope=batch.llm_scope)  # before the commit expires them
+            item.status = "running"
+            item.attempts += 1
+            item.updated_at = utc_now()
+            session.add(item)
             session.commit()
-            return final
-        data = loaded.data if loaded is not None else None
-        source = None if data is not None else session.get(BatchSourceRow, item_id)
-        if source is not None:
-            data = source.content
-        if data is None:
-            item.code, item.reason_en, item.reason_zh = (
-                "source_missing", "the item's bytes are no longer stored", "该文件的内容已不在数据库中")
-            _finish(session, item, "failed")
-            session.commit()
-            return "failed"
-        claimed = Claim(item_id=item_id, batch_id=batch.id, filename=item.filename, data=data,
-                        mode=batch.mode, llm_scope=batch.llm_scope)  # before the commit expires them
-        item.status = "running"
-        item.attempts += 1
-        item.updated_at = utc_now()
-        session.add(item)
-        session.commit()
-        return claimed
+            return claimed
 
 
 def _take_bytes(session: Session, item: BatchItemRow, loaded: Source | None, version: str) -> str | None:
@@ -339,7 +341,7 @@ def _record(engine: Engine, item_id: int, extraction_id: str, document_id: str, 
     """The item's outcome (the extraction's version row was written with the extraction, by
     crud.save_extraction). `succeeded` turns `skipped` when another item already owns the
     extraction."""
-    with Session(engine) as session:
+    with Session(engine) as session, writing(session):
         item = _open_item(session, item_id)
         if isinstance(item, str):
             return item
@@ -367,8 +369,7 @@ def store_failure(engine: Engine, item_id: int, error: BaseException) -> str:
 
 def requeue(engine: Engine, item_id: int) -> None:
     """Back to `queued` (the queue will try again), unless another run finished it."""
-    with Session(engine) as session:
-        write_transaction(session)
+    with Session(engine) as session, writing(session):
         item = _locked_item(session, item_id)
         if item is not None and item.status not in FINAL:
             item.status = "queued"
@@ -381,8 +382,7 @@ def requeue(engine: Engine, item_id: int) -> None:
 
 def beat(engine: Engine, batch_id: str, driver: Driver) -> None:
     """The driver is alive: its heartbeat, now (only while it still drives the batch)."""
-    with Session(engine) as session:
-        write_transaction(session)
+    with Session(engine) as session, writing(session):
         session.exec(update(BatchRow).where(col(BatchRow.id) == batch_id)
                      .where(col(BatchRow.driver_pid) == driver.pid).where(col(BatchRow.driver_token) == driver.token)
                      .values(heartbeat_at=utc_now()))
@@ -392,8 +392,7 @@ def beat(engine: Engine, batch_id: str, driver: Driver) -> None:
 def release(engine: Engine, batch_id: str) -> bool:
     """The driver stops driving (done, or Ctrl-C): see `_let_driver_go`. True when the batch is
     now `interrupted`."""
-    with Session(engine) as session:
-        write_transaction(session)
+    with Session(engine) as session, writing(session):
         batch = _locked_batch(session, batch_id)
         if batch is None or batch.driver_pid is None:
             return batch is not None and batch.interrupted_at is not None
@@ -417,8 +416,7 @@ def mark_abandoned(engine: Engine, batch_id: str | None = None) -> list[str]:
                 if not alive(row.driver_host, row.driver_pid, row.driver_token, row.heartbeat_at, now)]
     interrupted = []
     for gone_id in gone:
-        with Session(engine) as session:
-            write_transaction(session)
+        with Session(engine) as session, writing(session):
             batch = _locked_batch(session, gone_id)  # looked at again under the lock: it may have just ended
             if batch is None or batch.driver_pid is None or \
                     alive(batch.driver_host, batch.driver_pid, batch.driver_token, batch.heartbeat_at, utc_now()):
@@ -472,8 +470,7 @@ def _locked_batch(session: Session, batch_id: str) -> BatchRow | None:
 
 
 def _final(engine: Engine, item_id: int, status: str, reason: NianbaoError | None) -> str:
-    with Session(engine) as session:
-        write_transaction(session)
+    with Session(engine) as session, writing(session):
         item = _locked_item(session, item_id)
         if item is None:
             return status
@@ -504,9 +501,8 @@ def _finish(session: Session, item: BatchItemRow, status: str) -> None:
 
 
 def _open_item(session: Session, item_id: int) -> BatchItemRow | str:
-    """Begin the write and lock the item; its status instead when there is nothing left to do
-    on it (`failed` when it is gone, its final status when another run finished it)."""
-    write_transaction(session)
+    """Lock the item (inside `writing`); its status instead when there is nothing left to do on
+    it (`failed` when it is gone, its final status when another run finished it)."""
     item = _locked_item(session, item_id)
     if item is None:
         return "failed"

@@ -3,14 +3,15 @@
 Both engines run an item through `do_item`, which picks where it is done:
 
 - In a reader process of the pool (service.pool), whole (`process_in_worker`): claim, read,
-  store and record there, each reader with its own engine kept for the process (a pooled
-  connection, not one per item). The process that hands the item out (the embedded runner's
-  thread, a Procrastinate job) only waits for its status, so storing scales with the readers.
-  This is the way whenever there is a pool (workers > 0) and another process can open the same
-  database: a SQLite file in WAL (writers wait for each other on BEGIN IMMEDIATE and the busy
-  timeout) or PostgreSQL. Even with one reader: storing here while the reader reads the next
-  item keeps two processes busy, but costs more CPU in all (the item's rows cross a process
-  boundary) and was no faster on either store (benchmarks/batch.py).
+  store and record there, each reader with its own engine kept for the process (service.pool's,
+  which POST /extract's store uses too: a pooled connection, not one per item). The process
+  that hands the item out (the embedded runner's thread, a Procrastinate job) only waits for
+  its status, so storing scales with the readers. This is the way whenever there is a pool
+  (workers > 0) and another process can open the same database: a SQLite file in WAL (writers
+  wait for each other on BEGIN IMMEDIATE and the busy timeout) or PostgreSQL. Even with one
+  reader: storing here while the reader reads the next item keeps two processes busy, but costs
+  more CPU in all (the document and extraction cross a process boundary) and was no faster on
+  either store (benchmarks/batch.py).
 - Here (`process_item`), reading in the pool: an in-memory SQLite is this process's alone; with
   workers = 0 everything runs here.
 
@@ -156,10 +157,6 @@ def process_in_reader(engine: Engine, database_url: str, item_id: int, settings:
     return _failed(engine, item_id, pool.ReaderCrashed(), final_attempt)
 
 
-# Per reader process: one engine per database URL, made on the first item and kept.
-_engines: dict[str, Engine] = {}
-
-
 def process_in_worker(item_id: int, settings: Any, database_url: str, owner: tuple[int, str] | None,
                       final_attempt: bool = True) -> str:
     """`process_item` inside a reader process (reading in this process: workers = 0); its status.
@@ -173,11 +170,9 @@ def process_in_worker(item_id: int, settings: Any, database_url: str, owner: tup
 
         if start_token(owner[0]) != owner[1]:
             return "queued"
-    engine = _engines.get(database_url)
-    if engine is None:
-        from service.store.db import make_engine
+    from service.pool import _engine
 
-        engine = _engines[database_url] = make_engine(database_url)
+    engine: Engine = _engine(database_url)  # the reader process's, shared with POST /extract's store
     local = settings.model_copy(update={"workers": 0})
     try:
         return process_item(engine, item_id, local, final_attempt=final_attempt)
