@@ -10,8 +10,10 @@ Public API:
   process gets bytes back instead of a pickled Document and Extraction, and the store's CPU is
   spread over the workers instead of one event-loop process.
 - `submit(fn, *args, settings=...) -> (future, executor)`: any module-level `fn` in a worker
-  (the embedded batch runs a whole item there: service.batch.work.process_in_worker); on
-  `BrokenProcessPool` from the future, `replace(executor)` and try again.
+  (both batch engines run a whole item there: service.batch.work.process_in_worker, from the
+  embedded runner and from the Procrastinate job); on `BrokenProcessPool` from the future,
+  `replace(executor)` and try again.
+- `reader_engine(database_url)`: inside a worker, its engine for that database.
 - `shutdown()`: stop the workers (also run at exit).
 
 `options` are `pipeline.extract_bytes`'s keyword arguments (`mode`, `llm_scope`, `settings`,
@@ -143,7 +145,9 @@ _ENGINES_KEPT = 4
 _engines: dict[str, Any] = {}
 
 
-def _engine(database_url: str) -> Any:
+def reader_engine(database_url: str) -> Any:
+    """This reader process's engine for a database (POST /extract's store and batch items share
+    it): made once, its connections pooled for the process."""
     engine = _engines.pop(database_url, None)
     if engine is None:
         from service.store.db import make_engine
@@ -171,7 +175,7 @@ def _run_and_store(data: bytes, filename: str | None, options: dict[str, Any], d
     except NianbaoError as refusal:
         return "refused", _freeze(refusal)
     try:
-        with Session(_engine(database_url)) as session:
+        with Session(reader_engine(database_url)) as session:
             crud.save_extraction(session, doc, extraction, source=data, reader_version=reader_version)
     except NianbaoError as refusal:
         return "refused", _freeze(refusal)

@@ -170,9 +170,9 @@ def process_in_worker(item_id: int, settings: Any, database_url: str, owner: tup
 
         if start_token(owner[0]) != owner[1]:
             return "queued"
-    from service.pool import _engine
+    from service.pool import reader_engine
 
-    engine: Engine = _engine(database_url)  # the reader process's, shared with POST /extract's store
+    engine: Engine = reader_engine(database_url)  # the reader process's, shared with POST /extract's store
     local = settings.model_copy(update={"workers": 0})
     try:
         return process_item(engine, item_id, local, final_attempt=final_attempt)
