@@ -110,12 +110,20 @@ def reconcile(doc: Document, sections: list[SectionReading],
     rules = _Rules(table_readings, subrows) if model else None
     model_findings: list[Finding] = []
     fields: list[FieldResult] = []
+    high = _ROUNDED["high"]
     for path in paths_for(template):
         r = readings.get(path)
         flagged = flags_by_path.get(path)
+        m = model.get(path) if model else None
+        if (r is not None and m is None and not flagged and not r.doubts and r.source != "text"
+                and not r.alternatives and path not in conflict_by_path):
+            # Most cells: a table reading nothing argues with, `high` by _level's rules (no flag
+            # at all), built without the sets and sorting the other cases need.
+            fields.append(built(FieldResult, {"path": path, "value": r.value, "confidence": high, "level": "high",
+                                              "sources": {r.source: r.value}, "span": r.span, "flags": []}))
+            continue
         flags = set(flagged) if flagged else set()
         section = path[: path.find(".")] if "." in path else path
-        m = model.get(path) if model else None
         if r is None and m is not None:
             assert rules is not None
             field = _model_only(path, m, flags, rules)

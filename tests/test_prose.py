@@ -877,3 +877,18 @@ def test_leading_count_matches_what_the_count_matches(seed: int) -> None:
             old = [(m.span(), m.group("n")) for m in re.finditer(NUM + tail, text)]
             new = [(m.span(), m.group("n")) for m in re.finditer(LEADING_NUM + tail, text)]
             assert new == old, text
+
+
+def test_not_yet_matches_what_its_look_ahead_form_matched() -> None:
+    """NOT_YET opens with its character (for speed): on text of the characters it looks at, it
+    matches where `(?=[未没])(?<!尚)(?:未|没有)` did."""
+    import random
+    import re
+
+    from service.parse.prose import NOT_YET
+
+    rng = random.Random(0)
+    for _ in range(5000):
+        text = "".join(rng.choice("尚未没有发生行") for _ in range(rng.randint(0, 12)))
+        old = [m.span() for m in re.finditer(r"(?=[未没])(?<!尚)(?:未|没有)", text)]
+        assert [m.span() for m in re.finditer(NOT_YET, text)] == old, text

@@ -554,11 +554,14 @@ def group_label(prefix: str) -> str:
 
 RESULT_TAIL = rf"(?:答复|决定|的|类|申请)*{TOTAL_WORDS}{NUM}(?:件|条|个|宗|份)"
 REVIEW_UNIT = r"(?:件|起|宗|个)"
+# 未 / 没有 not after 尚 (尚未 is "not yet", no statement of none). The look-behind stands after
+# the first character, so that the engine looks for 未 and 没 in C (see LEADING_NUM).
+NOT_YET = r"(?:未(?<!尚未)|没(?<!尚没)有)"
 REVIEW_NONE = (
-    rf"(?=[未没])(?<!尚)(?:未|没有)(?:发生|出现|收到)?(?P<mid>{NOT_DIGIT}{{0,20}}?)(?:被?申请|被?提起|引起|引发)?"
+    rf"{NOT_YET}(?:发生|出现|收到)?(?P<mid>{NOT_DIGIT}{{0,20}}?)(?:被?申请|被?提起|引起|引发)?"
     rf"行政复议(?P<lit>{AND}?,?(?:被?提起|引起)?行政诉讼)?"
 )
-LITIGATION_NONE = rf"(?=[未没])(?<!尚)(?:未|没有)(?:发生|出现|收到)?(?P<mid>{NOT_DIGIT}{{0,20}}?)(?:被?提起|引起|引发)?行政诉讼"
+LITIGATION_NONE = rf"{NOT_YET}(?:发生|出现|收到)?(?P<mid>{NOT_DIGIT}{{0,20}}?)(?:被?提起|引起|引发)?行政诉讼"
 REVIEW_NONE_REJECT = r"纠|败诉|撤销|复议|审结|办结|结案"
 
 

@@ -501,10 +501,11 @@ def _table3_lines(
     label_above: set[str] = set()
     pos = start
     used: set[str] = set()
+    starts = [a.start for a in anchors]  # find_anchors sorts them by start
     for line in text[start:end].split("\n"):
         lstart, lend = pos, pos + len(line)
         pos = lend + 1
-        line_anchors = [a for a in anchors if lstart <= a.start < lend]
+        line_anchors = anchors[bisect.bisect_left(starts, lstart) : bisect.bisect_left(starts, lend)]
         # The line's first value: read from its start and after each label on it; a number right
         # before a label is its numbering (`3 危及…`), not a value.
         # A line with no label is cut once: the probe from its start would read a prefix of it.
