@@ -122,6 +122,9 @@ class RawRow:
     slots: list[Slot] = field(default_factory=list)
     leading_blanks: list[Slot] = field(default_factory=list)
     trailing_blanks: list[Slot] = field(default_factory=list)
+    # A markdown row with more cells than its table's `|---|` line was cut: a `|` in it may be
+    # an OCR'd 1 (`| 1 |` printed `| | |`), so a blank read from it may be a lost number.
+    overfull: bool = False
 
 
 def _boundary_ok(ct: CompactText, source: str, cs: int, ce: int) -> bool:
@@ -332,12 +335,15 @@ def cut_slots(
         if done or (first_only and saw_value):
             break
         line_end = source.find("\n", line_off)
-        full_line = source[source.rfind("\n", 0, line_off) + 1 : len(source) if line_end < 0 else line_end]
+        full_start = source.rfind("\n", 0, line_off) + 1
+        full_line = source[full_start : len(source) if line_end < 0 else line_end]
         if line.count("\t") + line.count("|") >= 2 and _header_line(full_line):
             if saw_number:
                 break  # a header row (数据1 … 数据7, or a wrong table's) ends the row
             continue
         piped, delimiters = _line_delimiters(full_line)
+        if piped and not row.overfull:
+            row.overfull = _overfull(source, full_start, full_line)
         if not piped and line.strip() == "|":
             delimiters = _NOTHING  # a pipe alone is no separator between nothing: OCR's 1, or noise
         pieces: list[tuple[str, int]] = []
@@ -440,6 +446,26 @@ def cut_slots(
     row.slots = cells[first : last + 1]
     row.trailing_blanks = cells[last + 1 :]
     return row
+
+
+_MD_SEPARATOR = re.compile(r"\s*\|(?:\s*:?-{3,}:?\s*\|)+\s*")
+
+
+@lru_cache(maxsize=4096)
+def _overfull(source: str, line_start: int, full_line: str) -> bool:
+    """A piped row with more cells than the `|---|` line of its table (the nearest one above,
+    through piped lines only); False when there is none to compare with."""
+    cells = full_line.strip().count("|") - 1
+    end = line_start - 1
+    while end > 0:
+        start = source.rfind("\n", 0, end) + 1
+        line = source[start:end]
+        if not line.lstrip().startswith("|"):
+            return False
+        if _MD_SEPARATOR.fullmatch(line):
+            return cells > line.strip().count("|") - 1
+        end = start - 1
+    return False
 
 
 @lru_cache(maxsize=4096)

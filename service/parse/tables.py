@@ -868,6 +868,10 @@ def read_table2(text: str, region: Span, template: str, grid_cells: frozenset[in
             doubts = list(opts.doubts)
             if alts:
                 doubts.append("several_readings_possible")
+            if v is None and raw.overfull:
+                # No rule checks table 2: a blank in a row with a cell too many may be a 1 that
+                # OCR read as one more `|`.
+                doubts.append("pipe_or_one")
             readings[path] = Reading(path=path, value=v, span=sp, doubts=doubts, alternatives=list(alts))
             if v is None and sp is not None:
                 blanks.add(path)
