@@ -451,21 +451,31 @@ def cut_slots(
 _MD_SEPARATOR = re.compile(r"\s*\|(?:\s*:?-{3,}:?\s*\|)+\s*")
 
 
-@lru_cache(maxsize=4096)
 def _overfull(source: str, line_start: int, full_line: str) -> bool:
     """A piped row with more cells than the `|---|` line of its table (the nearest one above,
     through piped lines only); False when there is none to compare with."""
-    cells = full_line.strip().count("|") - 1
-    end = line_start - 1
-    while end > 0:
-        start = source.rfind("\n", 0, end) + 1
-        line = source[start:end]
+    width = _table_widths(source).get(line_start)
+    return width is not None and full_line.strip().count("|") - 1 > width
+
+
+@lru_cache(maxsize=2)  # the report being read (and one other thread's), as strip_footers
+def _table_widths(source: str) -> dict[int, int]:
+    """Where each line under a `|---|` line starts → that separator's cell count, for the piped
+    lines that follow it (a line that does not start with `|` ends the table). One pass over
+    the text, not a search upwards from every row cut (a row is cut several times)."""
+    widths: dict[int, int] = {}
+    width: int | None = None
+    start = 0
+    for line in source.split("\n"):
         if not line.lstrip().startswith("|"):
-            return False
-        if _MD_SEPARATOR.fullmatch(line):
-            return cells > line.strip().count("|") - 1
-        end = start - 1
-    return False
+            width = None
+        else:
+            if width is not None:
+                widths[start] = width
+            if _MD_SEPARATOR.fullmatch(line):
+                width = line.strip().count("|") - 1
+        start += len(line) + 1
+    return widths
 
 
 @lru_cache(maxsize=4096)
