@@ -79,7 +79,7 @@ def _batch(paths: Sequence[str], *, mode: str | None, llm_scope: str | None, wor
     try:
         resolved = resolve_mode(mode, settings)
         check_scope(llm_scope)
-        batch_settings()  # an invalid NIANBAO_BATCH_* is refused before anything is stored
+        limits = batch_settings()  # an invalid NIANBAO_BATCH_* is refused before anything is stored
         files = expand_paths(paths)
     except NianbaoError as exc:
         print(f"nianbao batch: {exc.reason}", file=sys.stderr)
@@ -125,8 +125,8 @@ def _batch(paths: Sequence[str], *, mode: str | None, llm_scope: str | None, wor
                 print(f"batch {batch_id}: {total} files queued for `nianbao worker` / 已加入队列")
                 return 0
             try:
-                interrupted = _run(engine, batch_id, total, settings, progress, queued=queued,
-                                   local_worker=settings.workers > 0, driver=driver)
+                interrupted = _run(engine, batch_id, total, settings, progress, driver=driver,
+                                   queue_window=limits.feed_window if queued else None, model=resolved == "llm")
             finally:
                 store.release(engine, batch_id)  # interrupted: marked so before the exit (130)
         return _summary(engine, batch_id, interrupted)
@@ -140,10 +140,11 @@ def _inputs_key(files: Sequence[Path], mode: str | None, llm_scope: str | None, 
     return hashlib.sha256(json.dumps([version, mode, llm_scope, listed]).encode()).hexdigest()
 
 
-def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any, *, queued: bool,
-         local_worker: bool, driver: Driver | None) -> bool:
+def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any, *, driver: Driver | None,
+         queue_window: int | None, model: bool) -> bool:
     """Work the batch with a live progress bar (and the driver's heartbeat); True when
-    interrupted (Ctrl-C)."""
+    interrupted (Ctrl-C). `queue_window`: on PostgreSQL, the files moved in at a time
+    (NIANBAO_BATCH_FEED_WINDOW); None on the embedded store. `model`: the extractions call it."""
     from service.batch import store
 
     with Session(engine) as session:
@@ -154,12 +155,12 @@ def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any
     watcher = threading.Thread(target=_watch, args=(engine, batch_id, progress, task, stop, driver), daemon=True)
     watcher.start()
     try:
-        if not queued:
+        if queue_window is None:
             from service.batch.runner import run_batch
 
             run_batch(engine, batch_id, settings)
         else:
-            _feed_and_work(engine, batch_id, settings, local_worker)
+            _feed_and_work(engine, batch_id, settings, queue_window, model)
             _wait_until_done(engine, batch_id)  # jobs other machines still hold
     except KeyboardInterrupt:
         return True
@@ -169,21 +170,14 @@ def _run(engine: Engine, batch_id: str, total: int, settings: Any, progress: Any
     return False
 
 
-def _feed_and_work(engine: Engine, batch_id: str, settings: Any, local_worker: bool) -> None:
+def _feed_and_work(engine: Engine, batch_id: str, settings: Any, window: int, model: bool) -> None:
     """PostgreSQL: a thread moves the files into the database and the queue as the jobs drain
-    (`store.feed`); this thread works the queue (unless --workers 0) until every file is in and
-    the queue is empty."""
+    (`store.feed`, `window` files at a time); this thread works the queue (unless --workers 0)
+    until every file is in and the queue is empty. `model`: the jobs take the model lock."""
     from service.batch import store
     from service.batch.queue import enqueue, run_worker
-    from service.batch.settings import batch_settings
-    from service.pipeline import resolve_mode
-    from service.store.models import BatchRow
 
-    with Session(engine) as session:
-        batch = session.get(BatchRow, batch_id)
-        assert batch is not None
-        model = resolve_mode(batch.mode, settings) == "llm"
-    window = batch_settings().feed_window
+    local_worker = settings.workers > 0
     fed_all, stop = threading.Event(), threading.Event()
     failure: list[BaseException] = []
 

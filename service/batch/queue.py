@@ -4,11 +4,10 @@
   Procrastinate's own `procrastinate_defer_jobs_v1`), so a batch exists with all its jobs or
   not at all. A job carries only its item id; the bytes are in `batch_source`.
 - `nianbao worker` (any machine, DATABASE_URL) runs `extract_item` jobs through `work.do_item`:
-  with two reader processes or more (NIANBAO_WORKERS, `--concurrency`) each reader claims,
-  reads, stores and records its item (its own engine, pooled connections kept per process) and
-  the worker only dispatches jobs and records them done, so throughput grows with the readers;
-  with one, the reading in the reader and the storing in the worker (store.store_extraction:
-  exactly once either way).
+  with reader processes (NIANBAO_WORKERS > 0) each reader claims, reads, stores and records its
+  item (its own engine, pooled connections kept per process) and the worker only dispatches
+  jobs and records them done, so throughput grows with the readers; with none, all of it in
+  the worker (store.store_extraction: exactly once either way).
 - Retries: an unexpected error is retried with exponential backoff (RETRY); the last attempt
   records the item `failed`. A refusal is not an error: the item is `refused`, no retry.
 - A worker that dies (kill -9, a lost machine) stops sending heartbeats; every worker runs the

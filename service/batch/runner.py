@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -41,12 +40,10 @@ def item_threads(batch: BatchRow, settings: Any, workers: int) -> int:
     return max(1, 2 * workers)
 
 
-def run_batch(engine: Engine, batch_id: str, settings: Any, *,
-              on_item: Callable[[int, str], None] | None = None,
-              stop: threading.Event | None = None) -> None:
-    """Do every queued item of the batch; `on_item(item_id, status)` after each. Interrupted
-    (KeyboardInterrupt, `stop` set), the items not started stay queued, those running finish.
-    The pool has `settings.workers` processes (NIANBAO_WORKERS)."""
+def run_batch(engine: Engine, batch_id: str, settings: Any) -> None:
+    """Do every queued item of the batch. Interrupted (KeyboardInterrupt), the items not started
+    stay queued, those running finish. The pool has `settings.workers` processes
+    (NIANBAO_WORKERS)."""
     with Session(engine) as session:
         batch = session.get(BatchRow, batch_id)
         if batch is None:
@@ -55,15 +52,13 @@ def run_batch(engine: Engine, batch_id: str, settings: Any, *,
         item_ids = store.queued_item_ids(session, batch_id)
     if not item_ids:
         return
-    _run_in_threads(engine, item_ids, settings, window, on_item, stop)
+    _run_in_threads(engine, item_ids, settings, window)
 
 
-def _run_in_threads(engine: Engine, item_ids: list[int], settings: Any, threads: int,
-                    on_item: Callable[[int, str], None] | None, stop: threading.Event | None) -> None:
+def _run_in_threads(engine: Engine, item_ids: list[int], settings: Any, threads: int) -> None:
     """A thread per item in flight here, each doing its item (`work.do_item`). Interrupted
-    (KeyboardInterrupt, `stop`), what has not started stays queued; what a thread holds is
-    finished (the driver lets go of the batch only after this returns: nothing is left
-    `running`)."""
+    (KeyboardInterrupt), what has not started stays queued; what a thread holds is finished
+    (the driver lets go of the batch only after this returns: nothing is left `running`)."""
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="batch")
     futures: dict[Future[str], int] = {}
     pending = iter(item_ids)
@@ -71,25 +66,17 @@ def _run_in_threads(engine: Engine, item_ids: list[int], settings: Any, threads:
         # A window of items submitted at a time, not the whole batch: memory stays that of the
         # items in flight however many thousand files the batch holds.
         for item_id in itertools.islice(pending, 2 * threads):
-            futures[executor.submit(_one, engine, item_id, settings, stop)] = item_id
+            futures[executor.submit(do_item, engine, item_id, settings)] = item_id
         while futures:
             finished, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in finished:
-                item_id = futures.pop(future)
-                status = future.result()
-                if on_item is not None:
-                    on_item(item_id, status)
+                futures.pop(future)
+                future.result()
                 following = next(pending, None)
                 if following is not None:
-                    futures[executor.submit(_one, engine, following, settings, stop)] = following
+                    futures[executor.submit(do_item, engine, following, settings)] = following
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _one(engine: Engine, item_id: int, settings: Any, stop: threading.Event | None) -> str:
-    if stop is not None and stop.is_set():
-        return "queued"
-    return do_item(engine, item_id, settings, stop=stop)
 
 
 def resume_unfinished(engine: Engine, settings: Any) -> threading.Thread | None:

@@ -104,13 +104,17 @@ def read_paths(paths: Iterable[Path], limit: int) -> Iterator[Source]:
         if path.suffix.lower() == ".zip":
             yield from _zip_on_disk(path, zip_members, limit)
             continue
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(limit + 1)
-        except OSError as exc:
-            yield Source(str(path), None, _unreadable_file(exc))
-            continue
-        yield _checked(str(path), data, limit)
+        yield _read_file(str(path), path, limit)
+
+
+def _read_file(name: str, path: str | Path, limit: int) -> Source:
+    """A file on disk read within `limit` (one byte more tells it is too large), or why not."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        return Source(name, None, _unreadable_file(exc))
+    return _checked(name, data, limit)
 
 
 def _zip_on_disk(path: Path, members: Callable[[str, IO[bytes], int], Iterator[Source]],
@@ -161,12 +165,7 @@ def load(source: Source, limit: int) -> Source:
     if source.data is not None or source.refusal is not None or source.path is None:
         return source
     if source.member is None:
-        try:
-            with open(source.path, "rb") as handle:
-                data = handle.read(limit + 1)
-        except OSError as exc:
-            return Source(source.name, None, _unreadable_file(exc))
-        return _checked(source.name, data, limit)
+        return _read_file(source.name, source.path, limit)
     with _archive_lock:
         try:
             zf = _open_archive(source.path)

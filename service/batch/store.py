@@ -210,9 +210,10 @@ class Claim:
     data: bytes
     mode: str | None
     llm_scope: str | None
+    reader_version: str  # this worker's, for the batch's options: what the extraction is stored under
 
 
-def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | None = None) -> Claim | str:
+def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int) -> Claim | str:
     """Mark the item running and hand out its bytes; or its final status when there is nothing
     to do (already final, or its bytes already read by this reader version: now `skipped`).
     `reader_version_of(batch)` is this worker's reader version for the batch's options. An item
@@ -226,7 +227,8 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | Non
                 return item
             batch = session.get(BatchRow, item.batch_id)
             assert batch is not None
-            final = _take_bytes(session, item, loaded, reader_version_of(batch))
+            version = reader_version_of(batch)
+            final = _take_bytes(session, item, loaded, version)
             if final is not None:
                 session.commit()
                 return final
@@ -241,7 +243,8 @@ def claim(engine: Engine, item_id: int, reader_version_of: Any, limit: int | Non
                 session.commit()
                 return "failed"
             claimed = Claim(item_id=item_id, batch_id=batch.id, filename=item.filename, data=data,
-                            mode=batch.mode, llm_scope=batch.llm_scope)  # before the commit expires them
+                            mode=batch.mode, llm_scope=batch.llm_scope,  # before the commit expires them
+                            reader_version=version)
             item.status = "running"
             item.attempts += 1
             item.updated_at = utc_now()
@@ -277,7 +280,7 @@ def _take_bytes(session: Session, item: BatchItemRow, loaded: Source | None, ver
     return status
 
 
-def _load_registered(session: Session, item_id: int, limit: int | None) -> Source | None:
+def _load_registered(session: Session, item_id: int, limit: int) -> Source | None:
     """The bytes (or the refusal) of an item registered by its path, read before the item is
     locked (a slow disk holds no lock); None for an item whose bytes are in batch_source, or one
     already final."""
@@ -287,10 +290,6 @@ def _load_registered(session: Session, item_id: int, limit: int | None) -> Sourc
     if item is None or item.source_path is None or item.status in FINAL:
         return None
     registered = Source(item.filename, None, path=item.source_path, member=item.source_member)
-    if limit is None:
-        from service.config import get_settings
-
-        limit = get_settings().max_upload_bytes
     return load(registered, limit)
 
 

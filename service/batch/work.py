@@ -8,7 +8,7 @@ Both engines run an item through `do_item`, which picks where it is done:
   that hands the item out (the embedded runner's thread, a Procrastinate job) only waits for
   its status, so storing scales with the readers. This is the way whenever there is a pool
   (workers > 0) and another process can open the same database: a SQLite file in WAL (writers
-  wait for each other on BEGIN IMMEDIATE and the busy timeout) or PostgreSQL. Even with one
+  of every process take turns: store.db.writing) or PostgreSQL. Even with one
   reader: storing here while the reader reads the next item keeps two processes busy, but costs
   more CPU in all (the document and extraction cross a process boundary) and was no faster on
   either store (benchmarks/batch.py).
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from typing import Any
 
@@ -64,13 +63,12 @@ def batch_reader_version(batch: BatchRow, settings: Any) -> str:
     return reader_version(resolve_mode(batch.mode, settings), settings, batch.llm_scope)
 
 
-def do_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: bool = True,
-            stop: threading.Event | None = None) -> str:
-    """One item where it is done best (module docstring); its final status, or `queued` when
-    `stop` was set before a reader took it. Raises `Requeued` (not the last attempt)."""
+def do_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: bool = True) -> str:
+    """One item where it is done best (module docstring); its final status. Raises `Requeued`
+    (not the last attempt)."""
     url = shared_url(engine)
     if url is not None and settings.workers > 0:
-        return process_in_reader(engine, url, item_id, settings, final_attempt=final_attempt, stop=stop)
+        return process_in_reader(engine, url, item_id, settings, final_attempt=final_attempt)
     return process_item(engine, item_id, settings, final_attempt=final_attempt)
 
 
@@ -90,8 +88,6 @@ def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: 
     """Do one item; its final status. A refusal is recorded as `refused` (the batch goes on); an
     unexpected error as `failed` on the final attempt, else the item is queued again and
     `Requeued` raised for the queue to retry with backoff."""
-    from service.pipeline import resolve_mode
-
     claimed = store.claim(engine, item_id, lambda batch: batch_reader_version(batch, settings),
                           settings.max_upload_bytes)
     if isinstance(claimed, str):
@@ -104,7 +100,6 @@ def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: 
     from service.pool import ReaderCrashed
 
     try:
-        version = reader_version(resolve_mode(claimed.mode, settings), settings, claimed.llm_scope)
         doc, extraction = _extract_when_free(claimed.data, claimed.filename, options)
     except ReaderCrashed as exc:
         # A reader process died under this file twice: maybe the file, maybe the machine (an
@@ -117,7 +112,7 @@ def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: 
         log.exception("batch item %s (%s) failed", item_id, claimed.filename)
         return _failed(engine, item_id, exc, final_attempt)
     try:
-        return store.store_extraction(engine, item_id, version, doc, extraction, claimed.data)
+        return store.store_extraction(engine, item_id, claimed.reader_version, doc, extraction, claimed.data)
     except NianbaoError as refusal:  # the store refuses some texts (NUL characters)
         return store.store_refusal(engine, item_id, refusal)
     except Exception as exc:
@@ -126,11 +121,10 @@ def process_item(engine: Engine, item_id: int, settings: Any, *, final_attempt: 
 
 
 def process_in_reader(engine: Engine, database_url: str, item_id: int, settings: Any, *,
-                      final_attempt: bool = True, stop: threading.Event | None = None) -> str:
+                      final_attempt: bool = True) -> str:
     """`process_in_worker` on a reader of the pool, waiting here for its status (and while the
     pool is full). A reader that dies takes the executor down: it is replaced and the item
-    tried once more, then it is a ReaderCrashed error (`_failed`), as `pool.extract` does.
-    `queued` when `stop` is set before a reader took the item."""
+    tried once more, then it is a ReaderCrashed error (`_failed`), as `pool.extract` does."""
     from concurrent.futures.process import BrokenProcessPool
 
     from service import pool
@@ -140,8 +134,6 @@ def process_in_reader(engine: Engine, database_url: str, item_id: int, settings:
     owner = (me.pid, me.token) if me.token.startswith("proc:") else None
     for attempt in (1, 2):
         while True:
-            if stop is not None and stop.is_set():
-                return "queued"
             try:
                 future, executor = pool.submit(process_in_worker, item_id, settings, database_url, owner,
                                                final_attempt, settings=settings)
