@@ -67,6 +67,7 @@ class TooManyAttempts(NianbaoError):
             f"该用户从此客户端登录失败次数过多，请在 {retry_after} 秒后再试",
         )
         self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}  # sent by service.api.errors.error_response
 
 
 class NotFoundUser(NianbaoError):

@@ -74,7 +74,7 @@ class PoolBusy(NianbaoError):
             f"服务正在处理的文档已达排队上限，请 {retry_after} 秒后重试",
         )
         self.retry_after = retry_after
-        # For an error handler that passes headers on (service/api/errors.py does not yet).
+        # Passed on by service.api.errors.error_response.
         self.headers = {"Retry-After": str(retry_after)}
 
 
@@ -167,13 +167,12 @@ def _run_and_store(data: bytes, filename: str | None, options: dict[str, Any], d
     arbitrary driver exception need not pickle."""
     from sqlmodel import Session
 
-    from service import pipeline
     from service.store import crud
 
-    try:
-        doc, extraction = pipeline.extract_bytes(data, filename, **options)
-    except NianbaoError as refusal:
-        return "refused", _freeze(refusal)
+    kind, read = _run(data, filename, options)
+    if kind != "ok":
+        return kind, read
+    doc, extraction = read
     try:
         with Session(reader_engine(database_url)) as session:
             crud.save_extraction(session, doc, extraction, source=data, reader_version=reader_version)

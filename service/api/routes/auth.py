@@ -7,12 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from service import auth
 from service.api.deps import PrincipalDep, SessionDep, WriterDep
-from service.api.errors import error_body
+from service.api.errors import error_response
 from service.api.public import ErrorPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -72,8 +71,7 @@ def login(body: LoginRequest, request: Request, response: Response, session: Ses
         limiter.check(body.username, client)
         user = auth.authenticate(session, body.username, body.password)
     except auth.TooManyAttempts as refused:
-        return JSONResponse(status_code=429, content=error_body(refused.code, refused.message_zh, refused.message_en),
-                            headers={"Retry-After": str(refused.retry_after)})
+        return error_response(refused)
     except auth.Unauthorized:
         limiter.failed(body.username, client)
         raise

@@ -22,7 +22,7 @@ router = APIRouter(tags=["documents"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorPublic}}
 
 
-def _document_or_404(session: SessionDep, document_id: str) -> DocumentRow:
+def document_or_404(session: SessionDep, document_id: str) -> DocumentRow:
     document = crud.get_document(session, document_id)
     if document is None:
         raise NotFound(f"no document with id {document_id!r}", f"没有编号为 {document_id!r} 的文档")
@@ -69,7 +69,7 @@ def list_documents(
 @router.get("/documents/{document_id}", response_model=DocumentPublic, responses=_NOT_FOUND)
 def read_document(document_id: str, session: SessionDep) -> DocumentPublic:
     """Document info and the ids of its extractions, oldest first."""
-    document = _document_or_404(session, document_id)
+    document = document_or_404(session, document_id)
     return DocumentPublic(
         **document.model_dump(exclude={"text"}),
         extraction_ids=crud.extraction_ids_for(session, document.id),
@@ -83,7 +83,7 @@ def read_document(document_id: str, session: SessionDep) -> DocumentPublic:
 )
 def read_document_text(document_id: str, session: SessionDep) -> PlainTextResponse:
     """The normalized text that every field span and finding span points into."""
-    document = _document_or_404(session, document_id)
+    document = document_or_404(session, document_id)
     return PlainTextResponse(document.text, media_type="text/plain; charset=utf-8")
 
 

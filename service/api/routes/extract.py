@@ -8,14 +8,14 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import pipeline, pool
 from service.api.deps import EngineDep, SettingsDep
-from service.api.errors import InternalError, error_body
+from service.api.errors import InternalError, error_response
 from service.api.public import ErrorPublic
 from service.api.upload import DRAIN_FACTOR, ExtractRequest, Upload, multipart_body, read_upload
 from service.batch.work import shared_url
@@ -66,8 +66,7 @@ async def extract(request: Request, settings: SettingsDep, engine: EngineDep) ->
             return Response(content=answer, media_type="application/json")
         doc, extraction = await _read(pool.extract_async(upload.data, upload.filename, **options), upload)
     except PoolBusy as busy:
-        return JSONResponse(status_code=busy.status_code, headers=busy.headers,
-                            content=error_body(busy.code, busy.message_zh, busy.message_en))
+        return error_response(busy)  # answered here: a full pool is no error to log
     # An in-memory SQLite is this process's alone: storage stays here, in a thread (the event
     # loop keeps serving).
     return await run_in_threadpool(_in_session, engine, _store_and_render, doc, extraction, upload, settings)
@@ -90,12 +89,10 @@ def _store_and_render(session: Session, doc: Document, extraction: Extraction, u
     return Response(content=stored.model_dump_json(), media_type="application/json")
 
 
-def _version(upload: Upload, settings: Settings | None) -> str:
+def _version(upload: Upload, settings: Settings) -> str:
     """The reader version this upload is read under, as a batch would name it."""
     from service.batch.version import reader_version
-    from service.config import get_settings
 
-    settings = settings or get_settings()
     return reader_version(pipeline.resolve_mode(upload.mode, settings), settings, upload.llm_scope)
 
 
@@ -126,7 +123,7 @@ async def _read(reading: Awaitable[_T], upload: Upload) -> _T:
         return await reading
 
 
-def extract_and_store(session: Session, upload: Upload, settings: Settings | None = None) -> Extraction:
+def extract_and_store(session: Session, upload: Upload, settings: Settings) -> Extraction:
     """Pipeline (in this thread) then storage; a refusal or a failure stores nothing."""
     with _pipeline_errors(upload):
         doc, extraction = pipeline.extract_bytes(upload.data, upload.filename, **_options(upload, settings))

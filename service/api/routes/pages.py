@@ -43,11 +43,10 @@ def page_image(
 ) -> Response:
     """Page `number` (1-based) of a stored PDF as PNG; the review API's `box` coordinates are in
     PDF points from this image's top-left corner (multiply by the scale)."""
+    from service.api.routes.documents import document_or_404  # documents includes this router
     from service.ingest.pdf import render_page_png  # lazy: pdfium only when a page is asked for
 
-    document = crud.get_document(session, document_id)
-    if document is None:
-        raise NotFound(f"no document with id {document_id!r}", f"没有编号为 {document_id!r} 的文档")
+    document = document_or_404(session, document_id)
     if document.media_type != _PDF:
         raise NotFound(f"document {document_id!r} is not a PDF: it has no page images",
                        f"文档 {document_id!r} 不是 PDF，没有页面图像")
