@@ -129,20 +129,21 @@ def get_settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise _settings_error(exc) from None
+        raise settings_error(exc) from None
     if len(_cache) > 64:  # bounded: a long test session sets many environments
         _cache.clear()
     _cache[environment] = settings
     return settings
 
 
-def _settings_error(exc: ValidationError) -> SettingsError:
-    """Name the environment variable and say what it should be, in both languages."""
+def settings_error(exc: ValidationError, prefix: str = PREFIX) -> SettingsError:
+    """Name the environment variable (`prefix` + the field) and say what it should be, in both
+    languages."""
     parts_en: list[str] = []
     parts_zh: list[str] = []
     for error in exc.errors(include_url=False):
         field = str(error["loc"][0]) if error["loc"] else ""
-        variable = "DATABASE_URL" if field == "database_url" else PREFIX + field.upper()
+        variable = "DATABASE_URL" if field == "database_url" else prefix + field.upper()
         parts_en.append(f"{variable}={error.get('input')!r}: {error['msg']}")
         parts_zh.append(f"环境变量 {variable} 的值 {error.get('input')!r} 无效（{error['msg']}）")
     return SettingsError("invalid setting " + "; ".join(parts_en), "设置无效：" + "；".join(parts_zh))

@@ -24,15 +24,9 @@ class BatchSettings(BaseSettings):
 def batch_settings() -> BatchSettings:
     """The batch settings; a variable that does not validate is a SettingsError naming it (CLI:
     one line and exit 2; API: the refusal with its reason), never a traceback."""
-    from service.config import SettingsError
+    from service.config import settings_error
 
     try:
         return BatchSettings()
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        names = [PREFIX + str(e["loc"][0]).upper() if e["loc"] else PREFIX for e in errors]
-        raise SettingsError(
-            "invalid setting " + "; ".join(f"{n}={e.get('input')!r}: {e['msg']}" for n, e in zip(names, errors, strict=True)),
-            "设置无效：" + "；".join(f"环境变量 {n} 的值 {e.get('input')!r} 无效（{e['msg']}）"
-                                 for n, e in zip(names, errors, strict=True)),
-        ) from None
+        raise settings_error(exc, PREFIX) from None
