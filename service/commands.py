@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service.errors import NianbaoError
-from service.ingest.limits import file_too_large
 
 if TYPE_CHECKING:
     from service.contract import Extraction
@@ -25,6 +24,7 @@ def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
     cannot run: `--mode llm` with no endpoint), 1 (still one line, no traceback) when the reader
     itself fails."""
     from service.config import get_settings
+    from service.ingest.limits import file_too_large
     from service.pipeline import check_scope, extract_bytes, resolve_mode
 
     if not gc.isenabled():  # `nianbao extract` imported with the collector off (cli._lean_start)
@@ -32,19 +32,15 @@ def cmd_extract(file: str, *, as_json: bool = False, mode: str | None = None,
         gc.enable()
     path = Path(file)
     try:
-        settings = get_settings()
-    except NianbaoError as exc:  # a variable that does not validate: its name, not a traceback
-        print(f"nianbao: {exc.reason}", file=sys.stderr)
-        return 2
-    limit = settings.max_upload_bytes
-    # Only what the user chose is passed on: the pipeline's defaults (mode auto) apply otherwise.
-    options: dict[str, Any] = {k: v for k, v in (("mode", mode), ("llm_scope", llm_scope)) if v is not None}
-    try:
+        settings = get_settings()  # a variable that does not validate: its name, not a traceback
         resolve_mode(mode, settings)  # refused before the file is read
         check_scope(llm_scope)
     except NianbaoError as exc:
         print(f"nianbao: {exc.reason}", file=sys.stderr)
         return 2
+    limit = settings.max_upload_bytes
+    # Only what the user chose is passed on: the pipeline's defaults (mode auto) apply otherwise.
+    options: dict[str, Any] = {k: v for k, v in (("mode", mode), ("llm_scope", llm_scope)) if v is not None}
     try:
         with path.open("rb") as handle:  # bounded: a huge file, a pipe or /dev/zero alike
             data = handle.read(limit + 1)
@@ -137,7 +133,16 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
              record: str | None = None, replay: str | None = None) -> int:
     """Score against gold; with `baseline`, score two prompt versions and exit 1 when the
     candidate (`prompt`) is worse on any section by more than `tolerance` points."""
-    from service.evaluate import DEFAULT_DOCS, DEFAULT_GOLD, EvalError, run_eval
+    from service.evaluate import (
+        DEFAULT_DOCS,
+        DEFAULT_GOLD,
+        EvalError,
+        calibration_lines,
+        cost_line,
+        run_eval,
+        scores_json,
+        summary_line,
+    )
     from service.pipeline import DEFAULT_PROMPT_VERSION
 
     if (gold_dir is None) != (docs_dir is None):
@@ -171,7 +176,6 @@ def cmd_eval(gold_dir: str | None, docs_dir: str | None, *, as_json: bool = Fals
         reason = exc.reason if isinstance(exc, NianbaoError) else str(exc)
         print(f"nianbao eval: {reason}", file=sys.stderr)
         return 2
-    from service.evaluate import calibration_lines, cost_line, scores_json, summary_line
 
     if as_json:
         print(json.dumps(scores_json(results, overall), ensure_ascii=False, indent=1))

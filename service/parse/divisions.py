@@ -130,7 +130,8 @@ def _walk(nodes: Iterable[dict[str, Any]], ancestors: tuple[Division, ...]) -> I
     """Every division below `ancestors`, parents before their children, in the list's order.
 
     Iterative (a stack of child iterators): nested generators passed each of the 3,200
-    divisions up through every level, a good part of a CLI run's first report."""
+    divisions up through every level. It runs when the index is built (`write_index`), and at
+    run time only if divisions.json is missing."""
     out: list[Division] = []
     stack: list[tuple[Iterator[dict[str, Any]], tuple[Division, ...], str, tuple[str, ...]]] = [
         (iter(nodes), ancestors, "".join(a.name for a in ancestors), tuple(a.code for a in ancestors))]
@@ -177,13 +178,10 @@ def build_index(areas: Iterable[dict[str, Any]]) -> dict[str, Any]:
     (code, name, level, parent's position) parents first in the list's order, and `names`: each
     official name and alias → the positions of the divisions it names, in the list's order."""
     divisions = list(_walk(areas, ()))
-    position: dict[Division, int] = {}
-    for i, div in enumerate(divisions):
-        position.setdefault(div, i)
-    by_code = {div.code: i for i, div in enumerate(divisions)}
+    by_code = {div.code: i for i, div in enumerate(divisions)}  # codes are unique in the list
     rows = [[d.code, d.name, d.level, by_code[d.ancestors[-1]] if d.ancestors else -1] for d in divisions]
     names = _index((name, d) for d in divisions for name in (d.name, *_aliases(d.name)))
-    return {"divisions": rows, "names": {name: [position[d] for d in divs] for name, divs in names.items()}}
+    return {"divisions": rows, "names": {name: [by_code[d.code] for d in divs] for name, divs in names.items()}}
 
 
 INDEX_FILE = os.path.join(os.path.dirname(__file__), "divisions.json")
