@@ -32,6 +32,7 @@ def _fmt(v: float | int) -> str:
 def equation_sides(values: Mapping[str, Any], eq: Equation) -> tuple[float, float] | None:
     """Both sides of an equation, or None when a cell is blank or unread (unknown, not failed)."""
     get = values.get  # each cell looked up once: the solver asks this in its innermost loop
+    # The two sides' loops are written out on purpose: one helper for both measured ~5% slower.
     lhs: Any = 0
     for p in eq.lhs:
         v = get(p)

@@ -11,9 +11,8 @@ from pydantic import BaseModel, Field
 from service.document import Span, new_dict, new_list
 
 Level = Literal["high", "medium", "low"]
-# What a caller may ask for (CLI --mode / --llm-scope, API mode / llm_scope); service.model.run
-# has the same two (tests/test_startup.py checks), kept here so that reading without a model
-# does not import the model reader's types.
+# What a caller may ask for (CLI --mode / --llm-scope, API mode / llm_scope); defined here, not in
+# service.model.run (which uses them), so that reading without a model does not import it.
 Mode = Literal["auto", "deterministic", "llm"]
 Scope = Literal["doubtful", "all"]
 M = TypeVar("M", bound=BaseModel)

@@ -141,12 +141,8 @@ def table4_columns() -> tuple[Label, ...]:
     return tuple(Label.model_validate(c) for c in raw()["reviews_and_litigation"]["columns"])
 
 
-def blank_markers() -> set[str]:
-    return set(blank_marker_set())
-
-
 @cache
-def blank_marker_set() -> frozenset[str]:
+def blank_markers() -> frozenset[str]:
     """The printed blank markers, built once (every cell of every row asks)."""
     return frozenset(raw()["blank_markers"])
 

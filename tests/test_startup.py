@@ -82,17 +82,6 @@ def test_unknown_division_test_is_the_regex_it_replaced() -> None:
     assert seen == {True, False}
 
 
-def test_modes_and_scopes_are_the_model_readers() -> None:
-    """The contract's Mode and Scope (what the CLI and the API accept) are the model reader's."""
-    from typing import get_args
-
-    from service import contract, pipeline
-    from service.model import run
-
-    assert get_args(contract.Mode) == get_args(run.Mode) == pipeline.MODES
-    assert get_args(contract.Scope) == get_args(run.Scope) == pipeline.SCOPES
-
-
 def _masked(out: str) -> str:
     """The output without what differs between two runs (the extraction's id and time)."""
     import re

@@ -23,11 +23,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from service.config import Settings
-from service.contract import Usage
+from service.contract import Scope, Usage
 from service.document import Document, Span
 from service.model.client import AnswerCache, CallResult, call
 from service.model.prompts import Prompt, render_prose, render_table
-from service.model.run import ModelRun, Scope
+from service.model.run import ModelRun
 from service.model.schema import (
     DERIVED_FIELDS,
     PROSE,

@@ -8,15 +8,10 @@ the eval harness only choose the mode and pass the settings.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
 from service.contract import Usage
 from service.readings import Reading
-
-Mode = Literal["auto", "deterministic", "llm"]
-Scope = Literal["doubtful", "all"]
 
 
 class ModelRun(BaseModel):

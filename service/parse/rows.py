@@ -17,7 +17,7 @@ from itertools import accumulate
 from service.document import Span
 from service.templates import (
     Label,
-    blank_marker_set,
+    blank_markers,
     compact,
     ocr_digit_confusions,
     strip_numbering,
@@ -380,7 +380,7 @@ def cut_slots(
                 continue
             plain = stripped.isdigit() and stripped.isascii()  # the common cell: nothing to repair
             nums = [Token(stripped, 0, len(stripped), [])] if plain else _leading_numbers(stripped, pipe=not piped)
-            if nums and not plain and not stripped.isdigit() and _is_numbering(stripped):  # digits alone: a value
+            if nums and not stripped.isdigit() and _is_numbering(stripped):  # digits alone: a value
                 nums = []  # "5、政府信息…" / "3.其他": a heading's or label's number, not a value
                 if saw_number:
                     done = True
@@ -568,7 +568,7 @@ def _leading_numbers(text: str, pipe: bool = False) -> list[Token]:
 
 
 def _is_blank_marker(text: str) -> bool:
-    return text in blank_marker_set()
+    return text in blank_markers()
 
 
 def numbering_of(label: Label) -> str | None:

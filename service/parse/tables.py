@@ -229,7 +229,8 @@ def confirm_choices(
                 into.setdefault(p, []).append(eq.path)
         elif printed_blanks:
             blanks = [p for p in (*eq.lhs, *eq.rhs) if p in printed_blanks]
-            zeroed = equation_sides({**values, **dict.fromkeys(blanks, 0)}, eq) if blanks else None
+            zeroed = equation_sides({p: 0 if p in printed_blanks else values.get(p)
+                                     for p in (*eq.lhs, *eq.rhs)}, eq) if blanks else None
             if zeroed is not None and not holds(zeroed):
                 needed.update(blanks)
     for path in needed:
