@@ -168,54 +168,45 @@ function uploadBatch(files, list) {
   const label = files.length === 1 ? files[0].name : `${files.length} 个文件（批次）`;
   const item = h("li", { class: "upload batch-upload" }, h("span", { class: "name", title: files.map((f) => f.name).join("\n") }, label), bar, status);
   list.append(item);
-  const form = new FormData();
-  for (const f of files) form.append("file", f);
-  const xhr = new XMLHttpRequest();
-  xhr.open("POST", "/batches");
-  xhr.setRequestHeader("X-CSRF-Token", csrf());
-  xhr.setRequestHeader("Accept", "application/json");
-  xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) bar.value = Math.round((ev.loaded / ev.total) * 100); };
-  xhr.upload.onload = () => { bar.value = 100; status.textContent = "登记中…"; };
-  xhr.onerror = () => { item.classList.add("failed"); status.textContent = "网络错误"; };
-  xhr.onload = () => {
-    let body = null;
-    try { body = JSON.parse(xhr.responseText); } catch (_e) { body = null; }
-    if (xhr.status >= 200 && xhr.status < 300 && body && body.id) {
-      const href = `#/batches/${encodeURIComponent(body.id)}`;
-      item.classList.add("done");
-      status.replaceChildren(`已建立批次：${body.total} 个文件 `, h("a", { href }, "查看进度"));
-      if (location.hash === "#/upload") location.hash = href;
-    } else {
-      item.classList.add("failed");
-      status.textContent = errorText(xhr.status, body);
-    }
-  };
-  xhr.send(form);
+  postFiles("/batches", files, item, bar, status, "登记中…", (body) => body.id, (body) => {
+    const href = `#/batches/${encodeURIComponent(body.id)}`;
+    status.replaceChildren(`已建立批次：${body.total} 个文件 `, h("a", { href }, "查看进度"));
+    if (location.hash === "#/upload") location.hash = href;
+  });
 }
 
-/** One file, its own progress bar (XMLHttpRequest: fetch has no upload progress). */
+/** One file, its own progress bar. */
 function uploadOne(file, list) {
   const bar = h("progress", { max: "100", value: "0" });
   const status = h("span", { class: "upload-status" }, "上传中…");
   const item = h("li", { class: "upload" }, h("span", { class: "name" }, file.name), bar, status);
   list.append(item);
+  postFiles("/extract", [file], item, bar, status, "识别中…", (body) => body.document, (body) => {
+    const low = (body.fields || []).filter((f) => f.level === "low").length;
+    status.replaceChildren(`完成：${low} 个待核字段，${(body.findings || []).length} 个问题 `,
+      h("a", { href: `#/doc/${encodeURIComponent(body.document.id)}` }, "打开"));
+  });
+}
+
+/** POST `files` as the form's `file` fields, progress on `bar` (XMLHttpRequest: fetch has no
+ * upload progress); `waiting` shows once the bytes are sent. An answer `accepted(body)` takes is
+ * `shown(body)` on a done item; anything else fails the item with its reason. */
+function postFiles(url, files, item, bar, status, waiting, accepted, shown) {
   const form = new FormData();
-  form.append("file", file);
+  for (const f of files) form.append("file", f);
   const xhr = new XMLHttpRequest();
-  xhr.open("POST", "/extract");
+  xhr.open("POST", url);
   xhr.setRequestHeader("X-CSRF-Token", csrf());
   xhr.setRequestHeader("Accept", "application/json");
   xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) bar.value = Math.round((ev.loaded / ev.total) * 100); };
-  xhr.upload.onload = () => { bar.value = 100; status.textContent = "识别中…"; };
+  xhr.upload.onload = () => { bar.value = 100; status.textContent = waiting; };
   xhr.onerror = () => { item.classList.add("failed"); status.textContent = "网络错误"; };
   xhr.onload = () => {
     let body = null;
     try { body = JSON.parse(xhr.responseText); } catch (_e) { body = null; }
-    if (xhr.status >= 200 && xhr.status < 300 && body && body.document) {
-      const low = (body.fields || []).filter((f) => f.level === "low").length;
+    if (xhr.status >= 200 && xhr.status < 300 && body && accepted(body)) {
       item.classList.add("done");
-      status.replaceChildren(`完成：${low} 个待核字段，${(body.findings || []).length} 个问题 `,
-        h("a", { href: `#/doc/${encodeURIComponent(body.document.id)}` }, "打开"));
+      shown(body);
     } else {
       item.classList.add("failed");
       status.textContent = errorText(xhr.status, body);
@@ -770,7 +761,7 @@ async function queuePage() {
     ]);
   } catch (e) { if (!stale(gen)) show(h("p", { class: "error" }, e.message)); return; }
   if (stale(gen)) return;
-  const lows = (items || []).filter((i) => i.level === "low");
+  const lows = items || []; // the server filtered them (level=low)
   const byId = new Map((docs.items || []).map((d) => [d.id, d]));
   const templates = [...new Set(lows.map((i) => String((byId.get(i.document_id) || {}).template || "2021")))];
   const labels = new Map();
@@ -792,7 +783,7 @@ async function queuePage() {
       h("td", { class: "num" }, fmt(i.value)),
       h("td", { class: "num conf" }, typeof i.confidence === "number" ? i.confidence.toFixed(2) : "—"));
   });
-  const more = (items || []).length >= QUEUE_LIMIT ? h("p", { class: "hint" }, `只显示置信度最低的 ${QUEUE_LIMIT} 个低置信度字段；审核后再刷新可看到更多。`) : null;
+  const more = lows.length >= QUEUE_LIMIT ? h("p", { class: "hint" }, `只显示置信度最低的 ${QUEUE_LIMIT} 个低置信度字段；审核后再刷新可看到更多。`) : null;
   show(h("section", {}, h("h1", {}, `待核队列（${lows.length}）`),
     h("p", { class: "keys" }, "键盘：j/k 或 ↑↓ 上一个/下一个 · Enter 打开该文档并选中此单元格"),
     more,
